@@ -1,0 +1,317 @@
+#include "cachenode/cache_node_service.h"
+
+#include <grpcpp/ext/proto_server_reflection_plugin.h>
+#include <grpcpp/grpcpp.h>
+#include <grpcpp/health_check_service_interface.h>
+
+#include <algorithm>
+#include <cstring>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "common/byte_size.h"
+#include "common/grpc_status.h"
+#include "common/status_macros.h"
+
+namespace strata::cachenode {
+
+using common::ToGrpcStatus;
+
+strata::v1::Tier ToProtoTier(TierKind kind) {
+  switch (kind) {
+    case TierKind::kHbm:
+      return strata::v1::TIER_HBM;
+    case TierKind::kDram:
+      return strata::v1::TIER_DRAM;
+    case TierKind::kSsd:
+      return strata::v1::TIER_SSD;
+  }
+  return strata::v1::TIER_UNSPECIFIED;
+}
+
+// Reports one RPC's duration and code to the observer when it goes out of scope.
+class CacheNodeService::RpcTimer {
+ public:
+  RpcTimer(const CacheNodeService* service, std::string_view method)
+      : service_(service), method_(method), start_(service->clock_->Now()) {}
+  grpc::Status Done(grpc::Status status) {
+    if (service_->observer_ != nullptr) {
+      service_->observer_->OnRpcDone(method_, service_->clock_->Now() - start_,
+                                     static_cast<int>(status.error_code()));
+    }
+    return status;
+  }
+
+ private:
+  const CacheNodeService* service_;
+  std::string_view method_;
+  absl::Time start_;
+};
+
+CacheNodeService::CacheNodeService(TieredStore* store, NamespaceRegistry* namespaces,
+                                   const CacheNodeServiceOptions& options, RpcObserver* observer,
+                                   common::Clock* clock)
+    : store_(store), namespaces_(namespaces), options_(options), observer_(observer), clock_(clock) {}
+
+absl::StatusOr<std::vector<common::ChainHash>> CacheNodeService::ParseChain(
+    common::NamespaceId ns, const google::protobuf::RepeatedPtrField<std::string>& hashes) const {
+  STRATA_RETURN_IF_ERROR(namespaces_->Check(ns));
+  if (hashes.empty()) return absl::InvalidArgumentError("no chain hashes given");
+  if (static_cast<uint32_t>(hashes.size()) > options_.max_blocks_per_request) {
+    return absl::InvalidArgumentError(absl::StrCat("request names ", hashes.size(),
+                                                   " blocks; the limit is ",
+                                                   options_.max_blocks_per_request));
+  }
+  std::vector<common::ChainHash> chain;
+  chain.reserve(hashes.size());
+  for (int i = 0; i < hashes.size(); ++i) {
+    auto h = common::ChainHash::FromBytes(hashes[i]);
+    if (!h.ok()) {
+      return absl::InvalidArgumentError(absl::StrCat("chain_hashes[", i, "]: ", h.status().message()));
+    }
+    chain.push_back(*h);
+  }
+  return chain;
+}
+
+grpc::Status CacheNodeService::Put(grpc::ServerContext* context,
+                                   grpc::ServerReader<strata::v1::PutRequest>* reader,
+                                   strata::v1::PutResponse* response) {
+  RpcTimer timer(this, "Put");
+  return timer.Done(ToGrpcStatus(DoPut(context, reader, response)));
+}
+
+absl::Status CacheNodeService::DoPut(grpc::ServerContext* context,
+                                     grpc::ServerReader<strata::v1::PutRequest>* reader,
+                                     strata::v1::PutResponse* response) {
+  struct Pending {
+    BlockInfo info;
+    bool from_gpu = false;
+    std::unique_ptr<std::byte[]> bytes;
+    uint64_t received = 0;
+  };
+  std::optional<Pending> cur;
+  int index = -1;  // of the block being received
+  auto fail = [&](const absl::Status& s) {
+    return absl::Status(s.code(), absl::StrCat("block ", index, ": ", s.message(), " (",
+                                               response->results_size(),
+                                               " earlier blocks committed)"));
+  };
+  strata::v1::PutRequest req;
+  while (reader->Read(&req)) {
+    if (req.has_header()) {
+      if (cur.has_value()) {
+        return fail(absl::InvalidArgumentError(absl::StrCat(
+            "truncated: next header arrived after ", cur->received, " of ", cur->info.size,
+            " bytes; not committed")));
+      }
+      ++index;
+      const strata::v1::PutBlockHeader& h = req.header();
+      if (absl::Status s = namespaces_->Check(h.key().namespace_id()); !s.ok()) return fail(s);
+      auto hash = common::ChainHash::FromBytes(h.key().chain_hash());
+      if (!hash.ok()) return fail(hash.status());
+      if (h.size_bytes() == 0) return fail(absl::InvalidArgumentError("empty block"));
+      if (h.size_bytes() > store_->LargestBlockBytes()) {
+        return fail(absl::ResourceExhaustedError(absl::StrCat(
+            "block of ", common::FormatByteSize(h.size_bytes()),
+            " exceeds the largest block this node accepts (",
+            common::FormatByteSize(store_->LargestBlockBytes()), ")")));
+      }
+      cur.emplace();
+      cur->info = BlockInfo{common::BlockKey{h.key().namespace_id(), *hash}, h.size_bytes(),
+                            h.checksum(), h.chain_position()};
+      cur->from_gpu = h.from_gpu();
+      cur->bytes = std::make_unique_for_overwrite<std::byte[]>(h.size_bytes());
+    } else if (req.item_case() == strata::v1::PutRequest::kChunk) {
+      if (!cur.has_value()) {
+        return fail(absl::InvalidArgumentError("payload chunk without a block header"));
+      }
+      const std::string& chunk = req.chunk();
+      if (cur->received + chunk.size() > cur->info.size) {
+        return fail(absl::InvalidArgumentError(absl::StrCat(
+            "chunks exceed the declared size of ", cur->info.size, " bytes; not committed")));
+      }
+      std::memcpy(cur->bytes.get() + cur->received, chunk.data(), chunk.size());
+      cur->received += chunk.size();
+      if (cur->received == cur->info.size) {
+        auto tier = store_->Put(cur->info, {cur->bytes.get(), cur->info.size}, cur->from_gpu);
+        if (!tier.ok()) return fail(tier.status());
+        strata::v1::PutBlockResult* r = response->add_results();
+        r->set_chain_hash(std::string(cur->info.key.hash.view()));
+        r->set_code(0);
+        r->set_tier(ToProtoTier(*tier));
+        cur.reset();
+      }
+    } else {
+      return fail(absl::InvalidArgumentError("put message carries neither header nor chunk"));
+    }
+  }
+  if (context->IsCancelled()) {
+    return fail(absl::CancelledError("put stream cancelled or past its deadline"));
+  }
+  if (cur.has_value()) {
+    return fail(absl::InvalidArgumentError(absl::StrCat("stream ended after ", cur->received,
+                                                        " of ", cur->info.size,
+                                                        " bytes; not committed")));
+  }
+  return absl::OkStatus();
+}
+
+grpc::Status CacheNodeService::Get(grpc::ServerContext* context,
+                                   const strata::v1::GetRequest* request,
+                                   grpc::ServerWriter<strata::v1::GetResponse>* writer) {
+  RpcTimer timer(this, "Get");
+  return timer.Done(ToGrpcStatus(DoGet(context, *request, writer)));
+}
+
+absl::Status CacheNodeService::DoGet(grpc::ServerContext* context,
+                                     const strata::v1::GetRequest& request,
+                                     grpc::ServerWriter<strata::v1::GetResponse>* writer) {
+  STRATA_ASSIGN_OR_RETURN(std::vector<common::ChainHash> chain,
+                          ParseChain(request.namespace_id(), request.chain_hashes()));
+  uint64_t chunk_bytes = request.max_chunk_bytes() == 0 ? options_.default_chunk_bytes
+                                                        : request.max_chunk_bytes();
+  chunk_bytes = std::clamp<uint64_t>(chunk_bytes, 64 << 10, kMaxChunkBytes);
+  const std::vector<uint64_t> sizes = store_->PayloadSizes(request.namespace_id(), chain);
+  const absl::Status cancelled = absl::CancelledError("client went away or deadline passed");
+  strata::v1::GetResponse msg;
+  size_t begin = 0;
+  while (begin < chain.size()) {
+    if (context->IsCancelled()) return cancelled;
+    // A window pins at most get_window_bytes of payload (at least one block).
+    size_t end = begin;
+    uint64_t window = 0;
+    do {
+      window += sizes[end++];
+    } while (end < chain.size() && window + sizes[end] <= options_.get_window_bytes);
+    std::vector<BlockRead> reads = store_->GetChain(
+        request.namespace_id(), std::span(chain).subspan(begin, end - begin),
+        request.stop_at_first_miss());
+    for (size_t i = 0; i < reads.size(); ++i) {
+      const BlockRead& r = reads[i];
+      strata::v1::GetBlockHeader* h = msg.mutable_header();
+      h->Clear();
+      h->set_index(static_cast<uint32_t>(begin + i));
+      h->set_found(r.status.ok());
+      if (r.status.ok()) {
+        h->set_tier(ToProtoTier(r.tier));
+        h->set_size_bytes(r.handle.data().size());
+        h->set_checksum(r.handle.info().checksum);
+      } else {
+        h->set_miss_code(static_cast<int>(r.status.code()));
+      }
+      if (!writer->Write(msg)) return cancelled;
+      if (!r.status.ok()) {
+        if (request.stop_at_first_miss()) return absl::OkStatus();
+        continue;
+      }
+      const std::span<const std::byte> data = r.handle.data();
+      for (uint64_t off = 0; off < data.size(); off += chunk_bytes) {
+        const uint64_t n = std::min<uint64_t>(chunk_bytes, data.size() - off);
+        msg.set_chunk(reinterpret_cast<const char*>(data.data() + off), n);
+        if (!writer->Write(msg)) return cancelled;
+      }
+    }
+    if (request.stop_at_first_miss() && reads.size() < end - begin) return absl::OkStatus();
+    begin = end;
+  }
+  return absl::OkStatus();
+}
+
+grpc::Status CacheNodeService::Lookup(grpc::ServerContext*, const strata::v1::LookupRequest* req,
+                                      strata::v1::LookupResponse* resp) {
+  RpcTimer timer(this, "Lookup");
+  auto chain = ParseChain(req->namespace_id(), req->chain_hashes());
+  if (!chain.ok()) return timer.Done(ToGrpcStatus(chain.status()));
+  const LookupResult r = store_->Lookup(req->namespace_id(), *chain);
+  resp->set_matched_blocks(r.matched_blocks);
+  resp->set_hbm_blocks(r.blocks_per_tier[static_cast<int>(TierKind::kHbm)]);
+  resp->set_dram_blocks(r.blocks_per_tier[static_cast<int>(TierKind::kDram)]);
+  resp->set_ssd_blocks(r.blocks_per_tier[static_cast<int>(TierKind::kSsd)]);
+  for (TierKind t : r.tiers) resp->add_tiers(ToProtoTier(t));
+  return timer.Done(grpc::Status::OK);
+}
+
+grpc::Status CacheNodeService::Delete(grpc::ServerContext*, const strata::v1::DeleteRequest* req,
+                                      strata::v1::DeleteResponse* resp) {
+  RpcTimer timer(this, "Delete");
+  auto chain = ParseChain(req->namespace_id(), req->chain_hashes());
+  if (!chain.ok()) return timer.Done(ToGrpcStatus(chain.status()));
+  resp->set_deleted_blocks(store_->Delete(req->namespace_id(), *chain));
+  return timer.Done(grpc::Status::OK);
+}
+
+grpc::Status CacheNodeService::Stats(grpc::ServerContext*, const strata::v1::StatsRequest*,
+                                     strata::v1::StatsResponse* resp) {
+  RpcTimer timer(this, "Stats");
+  const StoreStats s = store_->Stats();
+  for (const StoreStats::PerTier& t : s.tiers) {
+    strata::v1::TierStats* out = resp->add_tiers();
+    out->set_tier(ToProtoTier(t.kind));
+    out->set_name(t.name);
+    out->set_emulated(t.emulated);
+    out->set_capacity_bytes(t.usage.capacity_bytes);
+    out->set_used_bytes(t.usage.used_bytes);
+    out->set_blocks(t.usage.blocks);
+    out->set_hits(t.counters.hits);
+    out->set_evictions(t.counters.evictions);
+    out->set_checksum_failures(t.counters.checksum_failures);
+    out->set_bytes_written(t.counters.bytes_written);
+    out->set_bytes_read(t.counters.bytes_read);
+  }
+  resp->set_misses(s.misses);
+  resp->set_blocks(s.blocks);
+  resp->set_max_block_bytes(s.max_block_bytes);
+  resp->set_demotions(s.demotions);
+  resp->set_promotions(s.promotions);
+  resp->set_write_behind_pending(s.write_behind_pending);
+  resp->set_persisted_blocks(s.persisted_blocks);
+  for (const auto& [name, id] : namespaces_->List()) {
+    strata::v1::NamespaceInfo* ns = resp->add_namespaces();
+    ns->set_name(name);
+    ns->set_namespace_id(id);
+  }
+  return timer.Done(grpc::Status::OK);
+}
+
+grpc::Status CacheNodeService::RegisterNamespace(grpc::ServerContext*,
+                                                 const strata::v1::RegisterNamespaceRequest* req,
+                                                 strata::v1::RegisterNamespaceResponse* resp) {
+  RpcTimer timer(this, "RegisterNamespace");
+  auto r = namespaces_->Register(req->name());
+  if (!r.ok()) return timer.Done(ToGrpcStatus(r.status()));
+  resp->set_namespace_id(r->first);
+  resp->set_created(r->second);
+  return timer.Done(grpc::Status::OK);
+}
+
+grpc::Status CacheNodeService::ListNamespaces(grpc::ServerContext*,
+                                              const strata::v1::ListNamespacesRequest*,
+                                              strata::v1::ListNamespacesResponse* resp) {
+  RpcTimer timer(this, "ListNamespaces");
+  for (const auto& [name, id] : namespaces_->List()) {
+    strata::v1::NamespaceInfo* ns = resp->add_namespaces();
+    ns->set_name(name);
+    ns->set_namespace_id(id);
+  }
+  return timer.Done(grpc::Status::OK);
+}
+
+absl::StatusOr<NodeServer> StartNodeServer(const std::string& listen, CacheNodeService* service) {
+  grpc::EnableDefaultHealthCheckService(true);
+  grpc::reflection::InitProtoReflectionServerBuilderPlugin();
+  NodeServer out;
+  grpc::ServerBuilder builder;
+  builder.AddListeningPort(listen, grpc::InsecureServerCredentials(), &out.port);
+  builder.RegisterService(service);
+  builder.SetMaxReceiveMessageSize(kMaxMessageBytes);
+  builder.SetMaxSendMessageSize(kMaxMessageBytes);
+  out.server = builder.BuildAndStart();
+  if (out.server == nullptr || out.port == 0) {
+    return absl::UnavailableError(absl::StrCat("cannot listen on ", listen));
+  }
+  out.server->GetHealthCheckService()->SetServingStatus(true);
+  return out;
+}
+
+}  // namespace strata::cachenode

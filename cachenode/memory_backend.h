@@ -1,0 +1,60 @@
+// Memory regions that slab tiers allocate from: host memory (the DRAM arena, or an emulated HBM
+// pool) and GPU device memory (the real HBM pool).
+//
+// All CUDA use of the cache node sits behind this header and gpu_runtime: every CUDA call is checked
+// and converted to absl::Status in cuda_backend.cc, the one file compiled against the CUDA runtime.
+// Without CUDA at build time, or without a usable GPU at run time, the GPU functions return
+// Unavailable with the reason, and callers fall back explicitly (and say so).
+//
+// A backend is created once and never resized. Write/ReadInto may be called concurrently for
+// disjoint ranges.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <string>
+
+#include "absl/status/statusor.h"
+
+namespace strata::cachenode {
+
+class MemoryBackend {
+ public:
+  virtual ~MemoryBackend() = default;
+  virtual uint64_t size() const = 0;
+  // Non-null when the region is addressable from the host (readers get spans straight into it).
+  virtual std::byte* host_base() = 0;
+  // Copies into / out of the region. Range errors are bugs in the caller (checked).
+  virtual absl::Status Write(uint64_t offset, std::span<const std::byte> data) = 0;
+  virtual absl::Status ReadInto(uint64_t offset, std::span<std::byte> out) = 0;
+  // One line for logs: "memfd 1.00 GiB, pinned", "cuda device 0 (H100), 8.00 GiB".
+  virtual std::string Describe() const = 0;
+};
+
+struct HostMemoryOptions {
+  uint64_t bytes = 0;
+  // Back the region with a memfd so co-located processes can map it (the same-node shared-memory
+  // path); otherwise anonymous private memory.
+  bool shared_memfd = true;
+  // Register with CUDA as pinned memory when a GPU is usable, so H2D/D2H copies run at PCIe speed.
+  bool pin_for_gpu = true;
+  std::string name = "strata-dram";
+};
+
+// Maps `bytes` of host memory. Pages are touched lazily, so resident memory grows with use.
+// ResourceExhausted when the mapping fails.
+absl::StatusOr<std::unique_ptr<MemoryBackend>> CreateHostMemory(const HostMemoryOptions& options);
+
+// True when CUDA is compiled in and a device is usable; otherwise false with the reason in *why.
+bool GpuUsable(std::string* why);
+
+// cudaMalloc's `bytes` on the current device once. Unavailable when no GPU is usable.
+absl::StatusOr<std::unique_ptr<MemoryBackend>> CreateGpuMemory(uint64_t bytes);
+
+// cudaHostRegister / cudaHostUnregister for an existing host range. Unavailable without a GPU.
+absl::Status PinHostMemory(void* base, uint64_t bytes);
+void UnpinHostMemory(void* base);
+
+}  // namespace strata::cachenode

@@ -1,0 +1,37 @@
+// MetricsExporter: the node's Prometheus endpoint (/metrics on --metrics-listen). The one place in
+// the cache node that includes prometheus-cpp: store figures are read from TieredStore::Stats() at
+// scrape time (no counters duplicated), RPC durations arrive through RpcObserver.
+//
+// Names follow Prometheus conventions: strata_tier_used_bytes{tier}, strata_tier_capacity_bytes{tier},
+// strata_hits_total{tier}, strata_misses_total, strata_evictions_total{tier},
+// strata_checksum_failures_total{tier}, strata_rpc_duration_seconds{method,code} (histogram), and
+// bytes moved between tiers. The tier label is the tier's name, so an emulated HBM tier reads
+// tier="hbm(emulated)". Thread-safe.
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "cachenode/cache_node_service.h"
+#include "cachenode/tiered_store.h"
+
+namespace strata::cachenode {
+
+class MetricsExporter final : public RpcObserver {
+ public:
+  // Serves /metrics on `listen` ("HOST:PORT"). Unavailable when it cannot bind. The store must
+  // outlive the exporter.
+  static absl::StatusOr<std::unique_ptr<MetricsExporter>> Start(const std::string& listen,
+                                                                const TieredStore* store);
+  ~MetricsExporter() override;
+
+  void OnRpcDone(std::string_view method, absl::Duration elapsed, int grpc_code) override;
+
+ private:
+  struct Impl;
+  explicit MetricsExporter(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace strata::cachenode

@@ -1,0 +1,73 @@
+// The SSD tier: blocks in RocksDB on a local directory, tuned for multi-MB values.
+//
+// Layout: column family "meta" maps the 40-byte encoded BlockKey to a small fixed record (size,
+// checksum, chain position); the default column family maps the same key to the raw payload, which
+// integrated BlobDB stores in blob files (keys and blob references stay in small SSTs). Both are
+// written in one WriteBatch, so a block is either wholly present or absent. On Open the tier rebuilds
+// its in-memory index (key -> size) by scanning "meta" only, never payloads.
+//
+// Capacity is a hard bound on the sum of payload bytes held; Put returns ResourceExhausted rather than
+// exceed it. Durability: writes skip the WAL (payloads would be written twice); Flush() makes every
+// block written before it durable against a process crash (memtable flushed to blob/SST files).
+// Blocks not yet flushed may be lost on a crash; they are never returned corrupted.
+//
+// Thread-safe.
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "cachenode/tier.h"
+
+namespace strata::cachenode {
+
+struct SsdTierOptions {
+  std::string path;                 // RocksDB directory; created when missing
+  uint64_t capacity_bytes = 0;      // hard bound on payload bytes held; 0 disables the tier
+  // Direct I/O for reads, flush and compaction: KV blocks are read once per hit and are far larger
+  // than the page cache should hold. Falls back to buffered I/O (logged) where the filesystem refuses
+  // O_DIRECT (tmpfs).
+  bool use_direct_io = true;
+  uint64_t write_buffer_bytes = 64ull << 20;  // memtable size; bounds memory and batch size to disk
+  uint64_t blob_file_bytes = 256ull << 20;    // large blob files: fewer files, sequential writes
+  uint64_t block_cache_bytes = 8ull << 20;    // caches SST (key) blocks only; payloads bypass it
+};
+
+class SsdTier final : public Tier {
+ public:
+  // Opens (or creates) the store at options.path and rebuilds the index.
+  // FailedPrecondition when the directory cannot be created or written; Internal for RocksDB errors.
+  static absl::StatusOr<std::unique_ptr<SsdTier>> Open(const SsdTierOptions& options);
+  ~SsdTier() override;
+
+  TierKind kind() const override { return TierKind::kSsd; }
+  std::string name() const override { return "ssd"; }
+  TierUsage Usage() const override;
+  uint64_t ChargeFor(uint64_t size) const override;
+  absl::Status Put(const BlockInfo& info, std::span<const std::byte> payload) override;
+  std::vector<absl::Status> PutBatch(std::span<const BlockInfo> infos,
+                                     std::span<const std::span<const std::byte>> payloads) override;
+  absl::StatusOr<BlockHandle> Read(const BlockKey& key) override;
+  std::vector<absl::StatusOr<BlockHandle>> ReadBatch(std::span<const BlockKey> keys) override;
+  absl::Status Erase(const BlockKey& key) override;
+  bool Contains(const BlockKey& key) const override;
+
+  // Calls fn for every block held (metadata only, no payload), in key order. Used on start to
+  // rebuild the node's index.
+  absl::Status ForEachBlock(const std::function<void(const BlockInfo&)>& fn) const;
+
+  // Makes every block written so far durable against a process crash.
+  absl::Status Flush();
+
+  // True when direct I/O is in effect (false after a fallback).
+  bool direct_io() const;
+
+ private:
+  struct Impl;
+  explicit SsdTier(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace strata::cachenode

@@ -1,0 +1,280 @@
+#include "cachenode/tiered_store.h"
+
+#include <unistd.h>
+
+#include <cstring>
+#include <filesystem>
+#include <random>
+#include <string>
+
+#include "cachenode/memory_tier.h"
+#include "common/checksum.h"
+#include "gtest/gtest.h"
+
+namespace strata::cachenode {
+namespace {
+
+constexpr uint64_t kMiB = 1ull << 20;
+constexpr common::NamespaceId kNs = 42;
+
+common::ChainHash HashOf(int chain, int pos) {
+  common::ChainHash h;
+  h.bytes[0] = static_cast<uint8_t>(chain);
+  h.bytes[1] = static_cast<uint8_t>(pos);
+  return h;
+}
+
+std::string PayloadOf(int chain, int pos, uint64_t size) {
+  std::string s(size, '\0');
+  std::mt19937_64 rng(chain * 1000 + pos);
+  for (size_t i = 0; i + 8 <= s.size(); i += 8) {
+    const uint64_t v = rng();
+    std::memcpy(&s[i], &v, 8);
+  }
+  return s;
+}
+
+std::span<const std::byte> Bytes(const std::string& s) { return std::as_bytes(std::span(s)); }
+
+class TempDir {
+ public:
+  TempDir() {
+    char tmpl[] = "/tmp/strata-store-test-XXXXXX";
+    path_ = mkdtemp(tmpl);
+  }
+  ~TempDir() { std::filesystem::remove_all(path_); }
+  const std::string& path() const { return path_; }
+
+ private:
+  std::string path_;
+};
+
+struct Sizes {
+  uint64_t hbm = 0, dram = 0, ssd = 0;
+};
+
+class TieredStoreTest : public ::testing::Test {
+ protected:
+  std::unique_ptr<TieredStore> Open(Sizes sz, uint32_t promote_after_hits = 2) {
+    StoreTiers tiers;
+    if (sz.hbm > 0) {
+      tiers.hbm = std::make_unique<MemoryTier>(
+          MemoryTierOptions{TierKind::kHbm, "hbm(emulated)", true},
+          std::move(*CreateHostMemory({sz.hbm, false, false, "hbm"})));
+    }
+    if (sz.dram > 0) {
+      tiers.dram = std::make_unique<MemoryTier>(
+          MemoryTierOptions{}, std::move(*CreateHostMemory({sz.dram, true, false, "dram"})));
+    }
+    if (sz.ssd > 0) {
+      SsdTierOptions o;
+      o.path = dir_.path() + "/ssd";
+      o.capacity_bytes = sz.ssd;
+      auto ssd = SsdTier::Open(o);
+      EXPECT_TRUE(ssd.ok()) << ssd.status();
+      tiers.ssd = std::move(*ssd);
+    }
+    TieredStoreOptions options;
+    options.promote_after_hits = promote_after_hits;
+    auto store = TieredStore::Open(options, std::move(tiers));
+    EXPECT_TRUE(store.ok()) << store.status();
+    return std::move(*store);
+  }
+
+  absl::StatusOr<TierKind> Put(TieredStore& s, int chain, int pos, uint64_t size,
+                               bool from_gpu = false) {
+    const std::string p = PayloadOf(chain, pos, size);
+    BlockInfo info{{kNs, HashOf(chain, pos)}, size, common::Checksum(p), static_cast<uint32_t>(pos)};
+    return s.Put(info, Bytes(p), from_gpu);
+  }
+
+  // Reads one block, asserting byte-exact content when found. Returns its tier or the miss.
+  absl::StatusOr<TierKind> Get(TieredStore& s, int chain, int pos) {
+    const common::ChainHash h = HashOf(chain, pos);
+    std::vector<BlockRead> r = s.GetChain(kNs, std::span(&h, 1), false);
+    EXPECT_EQ(r.size(), 1u);
+    if (!r[0].status.ok()) return r[0].status;
+    const std::string want = PayloadOf(chain, pos, r[0].handle.data().size());
+    EXPECT_EQ(std::memcmp(r[0].handle.data().data(), want.data(), want.size()), 0);
+    return r[0].tier;
+  }
+
+  TempDir dir_;
+};
+
+TEST_F(TieredStoreTest, PutsLandInDramAndGpuPutsInHbm) {
+  auto s = Open({8 * kMiB, 8 * kMiB, 64 * kMiB});
+  EXPECT_EQ(*Put(*s, 1, 0, kMiB), TierKind::kDram);
+  EXPECT_EQ(*Put(*s, 2, 0, kMiB, /*from_gpu=*/true), TierKind::kHbm);
+  EXPECT_EQ(*Get(*s, 1, 0), TierKind::kDram);
+  EXPECT_EQ(*Get(*s, 2, 0), TierKind::kHbm);
+}
+
+TEST_F(TieredStoreTest, WriteBehindPersistsToSsdInBatches) {
+  auto s = Open({0, 16 * kMiB, 64 * kMiB});
+  for (int i = 0; i < 4; ++i) ASSERT_TRUE(Put(*s, 1, i, kMiB).ok());
+  EXPECT_EQ(s->Stats().write_behind_pending, 4u);
+  EXPECT_EQ(s->FlushWriteBehind(), 4u);
+  EXPECT_EQ(s->Stats().write_behind_pending, 0u);
+  EXPECT_EQ(s->Stats().persisted_blocks, 4u);
+  EXPECT_EQ(s->FlushWriteBehind(), 0u);
+  EXPECT_TRUE(s->tier(TierKind::kSsd)->Contains({kNs, HashOf(1, 2)}));
+}
+
+TEST_F(TieredStoreTest, DemotesColdestToSsdWhenDramIsFull) {
+  auto s = Open({0, 8 * kMiB, 64 * kMiB});  // DRAM holds four 2 MiB blocks
+  for (int chain = 0; chain < 4; ++chain) ASSERT_TRUE(Put(*s, chain, 0, 2 * kMiB).ok());
+  ASSERT_TRUE(Get(*s, 0, 0).ok());  // chain 0 is now the most recent; chain 1 the coldest
+  ASSERT_EQ(*Put(*s, 9, 0, 2 * kMiB), TierKind::kDram);
+  const LookupResult cold = s->Lookup(kNs, std::vector{HashOf(1, 0)});
+  ASSERT_EQ(cold.matched_blocks, 1u);
+  EXPECT_EQ(cold.tiers[0], TierKind::kSsd);  // demoted, not dropped (no write-behind ran)
+  EXPECT_EQ(s->Lookup(kNs, std::vector{HashOf(0, 0)}).tiers[0], TierKind::kDram);
+  EXPECT_EQ(s->Stats().demotions, 1u);
+  EXPECT_EQ(*Get(*s, 1, 0), TierKind::kSsd);  // still byte-exact from SSD
+}
+
+TEST_F(TieredStoreTest, EvictsAChainsTailBeforeItsHead) {
+  auto s = Open({0, 8 * kMiB, 0});  // no SSD: evicted blocks are dropped
+  for (int pos = 0; pos < 4; ++pos) ASSERT_TRUE(Put(*s, 1, pos, 2 * kMiB).ok());
+  // Reading the whole chain gives every block the same recency; the tail must still go first.
+  std::vector<common::ChainHash> chain;
+  for (int pos = 0; pos < 4; ++pos) chain.push_back(HashOf(1, pos));
+  ASSERT_EQ(s->GetChain(kNs, chain, true).size(), 4u);
+  ASSERT_TRUE(Put(*s, 2, 0, 2 * kMiB).ok());
+  ASSERT_TRUE(Put(*s, 3, 0, 2 * kMiB).ok());
+  const LookupResult r = s->Lookup(kNs, chain);
+  EXPECT_EQ(r.matched_blocks, 2u);  // head and second block kept, positions 3 then 2 evicted
+  EXPECT_TRUE(absl::IsNotFound(Get(*s, 1, 3).status()));
+  EXPECT_TRUE(absl::IsNotFound(Get(*s, 1, 2).status()));
+}
+
+TEST_F(TieredStoreTest, PinnedBlocksAreNotFreedUnderAReader) {
+  auto s = Open({0, 4 * kMiB, 0});
+  ASSERT_TRUE(Put(*s, 1, 0, 4 * kMiB).ok());
+  const common::ChainHash h = HashOf(1, 0);
+  std::vector<BlockRead> held = s->GetChain(kNs, std::span(&h, 1), false);
+  ASSERT_TRUE(held[0].status.ok());
+  // A new put evicts the block from the index, but its memory stays pinned: the put cannot land.
+  EXPECT_EQ(Put(*s, 2, 0, 4 * kMiB).status().code(), absl::StatusCode::kResourceExhausted);
+  const std::string want = PayloadOf(1, 0, 4 * kMiB);
+  EXPECT_EQ(std::memcmp(held[0].handle.data().data(), want.data(), want.size()), 0);
+  held.clear();
+  EXPECT_EQ(*Put(*s, 2, 0, 4 * kMiB), TierKind::kDram);
+}
+
+TEST_F(TieredStoreTest, PromotesFromSsdToDramOnTheSecondHit) {
+  auto s = Open({0, 4 * kMiB, 64 * kMiB}, /*promote_after_hits=*/2);
+  ASSERT_TRUE(Put(*s, 1, 0, 4 * kMiB).ok());
+  ASSERT_TRUE(Put(*s, 2, 0, 4 * kMiB).ok());  // demotes block 1 to SSD
+  EXPECT_EQ(*Get(*s, 1, 0), TierKind::kSsd);
+  EXPECT_EQ(s->Stats().promotions, 0u);
+  EXPECT_EQ(*Get(*s, 1, 0), TierKind::kSsd);  // second hit: served, then copied up
+  EXPECT_EQ(s->Stats().promotions, 1u);
+  EXPECT_EQ(*Get(*s, 1, 0), TierKind::kDram);
+  // The SSD copy stays, so the block is still persisted.
+  EXPECT_TRUE(s->tier(TierKind::kSsd)->Contains({kNs, HashOf(1, 0)}));
+}
+
+TEST_F(TieredStoreTest, ChecksumMismatchIsAMissPlusACounterNeverData) {
+  auto s = Open({0, 8 * kMiB, 0});
+  ASSERT_TRUE(Put(*s, 1, 0, kMiB).ok());
+  const common::ChainHash h = HashOf(1, 0);
+  {
+    std::vector<BlockRead> r = s->GetChain(kNs, std::span(&h, 1), false);
+    ASSERT_TRUE(r[0].status.ok());
+    // Corrupt the arena memory the handle points into (it is the tier's own slot).
+    const_cast<std::byte*>(r[0].handle.data().data())[777] ^= std::byte{0x40};
+  }
+  std::vector<BlockRead> r = s->GetChain(kNs, std::span(&h, 1), false);
+  EXPECT_EQ(r[0].status.code(), absl::StatusCode::kDataLoss);
+  EXPECT_FALSE(r[0].handle.valid());
+  EXPECT_EQ(s->Stats().tiers[0].counters.checksum_failures, 1u);
+  EXPECT_EQ(s->Lookup(kNs, std::vector{h}).matched_blocks, 0u);  // bad copy removed
+}
+
+TEST_F(TieredStoreTest, CorruptDramCopyFallsBackToTheVerifiedSsdCopy) {
+  auto s = Open({0, 8 * kMiB, 64 * kMiB});
+  ASSERT_TRUE(Put(*s, 1, 0, kMiB).ok());
+  ASSERT_EQ(s->FlushWriteBehind(), 1u);
+  const common::ChainHash h = HashOf(1, 0);
+  {
+    std::vector<BlockRead> r = s->GetChain(kNs, std::span(&h, 1), false);
+    ASSERT_EQ(r[0].tier, TierKind::kDram);
+    const_cast<std::byte*>(r[0].handle.data().data())[5] ^= std::byte{1};
+  }
+  EXPECT_EQ(*Get(*s, 1, 0), TierKind::kSsd);
+  EXPECT_EQ(s->Stats().tiers[0].counters.checksum_failures, 1u);
+}
+
+TEST_F(TieredStoreTest, PutWithWrongChecksumIsRefusedAndStoresNothing) {
+  auto s = Open({0, 8 * kMiB, 0});
+  const std::string p = PayloadOf(1, 0, 4096);
+  BlockInfo info{{kNs, HashOf(1, 0)}, p.size(), common::Checksum(p) ^ 1, 0};
+  EXPECT_EQ(s->Put(info, Bytes(p), false).status().code(), absl::StatusCode::kDataLoss);
+  EXPECT_EQ(s->Stats().blocks, 0u);
+}
+
+TEST_F(TieredStoreTest, OversizedBlockIsResourceExhausted) {
+  auto s = Open({0, 8 * kMiB, 0});
+  EXPECT_EQ(s->LargestBlockBytes(), 8 * kMiB);
+  EXPECT_EQ(Put(*s, 1, 0, 9 * kMiB).status().code(), absl::StatusCode::kResourceExhausted);
+}
+
+TEST_F(TieredStoreTest, IndexIsRebuiltFromSsdAfterReopen) {
+  {
+    auto s = Open({0, 8 * kMiB, 64 * kMiB});
+    for (int i = 0; i < 3; ++i) ASSERT_TRUE(Put(*s, 1, i, kMiB).ok());
+    ASSERT_TRUE(s->Drain().ok());
+  }
+  auto s = Open({0, 8 * kMiB, 64 * kMiB});
+  EXPECT_EQ(s->Stats().blocks, 3u);
+  for (int i = 0; i < 3; ++i) EXPECT_EQ(*Get(*s, 1, i), TierKind::kSsd);
+}
+
+TEST_F(TieredStoreTest, StopAtFirstMissEndsTheChainAndLookupCountsTiers) {
+  auto s = Open({4 * kMiB, 8 * kMiB, 64 * kMiB});
+  ASSERT_TRUE(Put(*s, 1, 0, kMiB, true).ok());
+  ASSERT_TRUE(Put(*s, 1, 1, kMiB).ok());
+  std::vector<common::ChainHash> chain = {HashOf(1, 0), HashOf(1, 1), HashOf(1, 2), HashOf(1, 3)};
+  ASSERT_TRUE(Put(*s, 1, 3, kMiB).ok());
+  std::vector<BlockRead> r = s->GetChain(kNs, chain, /*stop_at_first_miss=*/true);
+  ASSERT_EQ(r.size(), 3u);
+  EXPECT_TRUE(absl::IsNotFound(r[2].status));
+  const LookupResult l = s->Lookup(kNs, chain);
+  EXPECT_EQ(l.matched_blocks, 2u);
+  EXPECT_EQ(l.blocks_per_tier[static_cast<int>(TierKind::kHbm)], 1u);
+  EXPECT_EQ(l.blocks_per_tier[static_cast<int>(TierKind::kDram)], 1u);
+  // Without stop_at_first_miss every block gets a result, the miss included.
+  std::vector<BlockRead> all = s->GetChain(kNs, chain, false);
+  ASSERT_EQ(all.size(), 4u);
+  EXPECT_TRUE(absl::IsNotFound(all[2].status));
+  EXPECT_TRUE(all[3].status.ok());
+}
+
+TEST_F(TieredStoreTest, DeleteRemovesEveryCopy) {
+  auto s = Open({0, 8 * kMiB, 64 * kMiB});
+  ASSERT_TRUE(Put(*s, 1, 0, kMiB).ok());
+  ASSERT_EQ(s->FlushWriteBehind(), 1u);
+  EXPECT_EQ(s->Delete(kNs, std::vector{HashOf(1, 0), HashOf(5, 5)}), 1u);
+  EXPECT_TRUE(absl::IsNotFound(Get(*s, 1, 0).status()));
+  EXPECT_FALSE(s->tier(TierKind::kSsd)->Contains({kNs, HashOf(1, 0)}));
+  EXPECT_FALSE(s->tier(TierKind::kDram)->Contains({kNs, HashOf(1, 0)}));
+}
+
+TEST_F(TieredStoreTest, RePutReplacesStaleCopiesInOtherTiers) {
+  auto s = Open({0, 8 * kMiB, 64 * kMiB});
+  ASSERT_TRUE(Put(*s, 1, 0, kMiB).ok());
+  ASSERT_EQ(s->FlushWriteBehind(), 1u);
+  const std::string other(kMiB, 'z');
+  BlockInfo info{{kNs, HashOf(1, 0)}, other.size(), common::Checksum(other), 0};
+  ASSERT_TRUE(s->Put(info, Bytes(other), false).ok());
+  EXPECT_FALSE(s->tier(TierKind::kSsd)->Contains(info.key));  // old bytes gone from SSD
+  const common::ChainHash h = HashOf(1, 0);
+  auto r = s->GetChain(kNs, std::span(&h, 1), false);
+  ASSERT_TRUE(r[0].status.ok());
+  EXPECT_EQ(static_cast<char>(r[0].handle.data()[100]), 'z');
+}
+
+}  // namespace
+}  // namespace strata::cachenode
