@@ -13,8 +13,6 @@
 #include <vector>
 
 #include "absl/flags/flag.h"
-#include "absl/flags/parse.h"
-#include "absl/flags/usage.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "cachenode/cache_node_service.h"
@@ -25,6 +23,7 @@
 #include "cachenode/ssd_tier.h"
 #include "cachenode/tiered_store.h"
 #include "common/byte_size.h"
+#include "common/command_line.h"
 #include "common/periodic_loop.h"
 #include "common/status_macros.h"
 
@@ -231,14 +230,24 @@ int Run() {
 }  // namespace strata::cachenode
 
 int main(int argc, char** argv) {
-  absl::SetProgramUsageMessage(
+  strata::common::CommandLineSpec spec;
+  spec.program = "strata-cachenode";
+  spec.usage =
       "strata-cachenode: the Strata cache agent. Serves KV-cache blocks from HBM, DRAM and SSD\n"
       "tiers over gRPC (service strata.v1.CacheNode, grpc.health.v1, reflection).\n\n"
       "  strata-cachenode --listen 127.0.0.1:7070 --data-dir /var/lib/strata \\\n"
       "      --dram-bytes 8GiB --ssd-bytes 200GiB [--hbm-bytes 4GiB] [--metrics-listen 0.0.0.0:9100]\n\n"
-      "Prints 'strata-cachenode serving on HOST:PORT' on stdout once serving. SIGTERM drains:\n"
-      "stops accepting RPCs, persists pending blocks to SSD, exits 0. Exit 2: bad flags or startup\n"
-      "failure (one line on stderr).");
-  absl::ParseCommandLine(argc, argv);
+      "Sizes take B, KiB, MiB, GiB, TiB (or kB, MB, GB, TB). Prints 'strata-cachenode serving on\n"
+      "HOST:PORT' on stdout once serving; logs go to stderr. SIGTERM or SIGINT drains: stops\n"
+      "accepting RPCs, persists pending blocks to SSD, exits 0. Exit 2: bad flags or a startup\n"
+      "failure (one line on stderr).";
+  spec.flags = {"listen",        "data_dir",        "hbm_bytes",          "dram_bytes",
+                "ssd_bytes",     "max_block_bytes", "metrics_listen",     "namespaces",
+                "promote_after_hits", "ssd_direct_io"};
+  const std::vector<std::string> rest = strata::common::ParseCommandLineOrExit(spec, argc, argv);
+  if (!rest.empty()) {
+    std::cerr << "strata-cachenode: unexpected argument '" << rest[0] << "' (see --help)\n";
+    return 2;
+  }
   return strata::cachenode::Run();
 }

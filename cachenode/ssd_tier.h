@@ -38,7 +38,8 @@ struct SsdTierOptions {
 class SsdTier final : public Tier {
  public:
   // Opens (or creates) the store at options.path and rebuilds the index.
-  // FailedPrecondition when the directory cannot be created or written; Internal for RocksDB errors.
+  // FailedPrecondition when the directory cannot be created or written; RocksDB errors map to
+  // DataLoss (corruption), ResourceExhausted (no space), InvalidArgument or Internal.
   static absl::StatusOr<std::unique_ptr<SsdTier>> Open(const SsdTierOptions& options);
   ~SsdTier() override;
 

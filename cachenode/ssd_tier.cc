@@ -1,0 +1,477 @@
+#include "cachenode/ssd_tier.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <optional>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/container/flat_hash_map.h"
+#include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
+#include "common/status_macros.h"
+#include "rocksdb/cache.h"
+#include "rocksdb/db.h"
+#include "rocksdb/filter_policy.h"
+#include "rocksdb/options.h"
+#include "rocksdb/table.h"
+#include "rocksdb/write_batch.h"
+
+namespace strata::cachenode {
+namespace {
+
+constexpr char kMetaFamily[] = "meta";
+
+// Meta record, version 1: version byte, size u64 LE, checksum u64 LE, chain_position u32 LE.
+// A new layout gets a new version byte; records of an unknown version are skipped as malformed.
+constexpr uint8_t kMetaVersion = 1;
+constexpr size_t kMetaRecordBytes = 1 + 8 + 8 + 4;
+
+// Values at least this large go to blob files. KV blocks are MiBs, so in practice every payload does;
+// only tiny test payloads stay inline in SSTs.
+constexpr uint64_t kMinBlobBytes = 4 << 10;
+// Meta records are 21 bytes (61 with the key): a small memtable holds tens of thousands. With atomic
+// flush it is flushed together with the payload memtable anyway.
+constexpr uint64_t kMetaWriteBufferBytes = 4 << 20;
+
+// The one place RocksDB statuses become absl::Status.
+absl::Status FromRocks(const rocksdb::Status& s, const std::string& what) {
+  if (s.ok()) return absl::OkStatus();
+  std::string msg = absl::StrCat("ssd tier: ", what, ": ", s.ToString());
+  if (s.IsNoSpace()) return absl::ResourceExhaustedError(msg);
+  if (s.IsCorruption()) return absl::DataLossError(msg);
+  if (s.IsInvalidArgument()) return absl::InvalidArgumentError(msg);
+  if (s.IsNotFound()) return absl::NotFoundError(msg);
+  return absl::InternalError(msg);
+}
+
+void PutLittleEndian(uint64_t v, int bytes, std::string* out) {
+  for (int i = 0; i < bytes; ++i) out->push_back(static_cast<char>((v >> (8 * i)) & 0xff));
+}
+
+uint64_t GetLittleEndian(std::string_view in, size_t pos, int bytes) {
+  uint64_t v = 0;
+  for (int i = bytes - 1; i >= 0; --i) v = (v << 8) | static_cast<uint8_t>(in[pos + i]);
+  return v;
+}
+
+std::string EncodeMeta(const BlockInfo& info) {
+  std::string out;
+  out.reserve(kMetaRecordBytes);
+  out.push_back(static_cast<char>(kMetaVersion));
+  PutLittleEndian(info.size, 8, &out);
+  PutLittleEndian(info.checksum, 8, &out);
+  PutLittleEndian(info.chain_position, 4, &out);
+  return out;
+}
+
+std::optional<BlockInfo> DecodeMeta(std::string_view key, std::string_view value) {
+  if (value.size() != kMetaRecordBytes || static_cast<uint8_t>(value[0]) != kMetaVersion) {
+    return std::nullopt;
+  }
+  absl::StatusOr<BlockKey> decoded = BlockKey::Decode(key);
+  if (!decoded.ok()) return std::nullopt;
+  BlockInfo info;
+  info.key = *decoded;
+  info.size = GetLittleEndian(value, 1, 8);
+  info.checksum = GetLittleEndian(value, 9, 8);
+  info.chain_position = static_cast<uint32_t>(GetLittleEndian(value, 17, 4));
+  return info;
+}
+
+rocksdb::Slice ToSlice(std::span<const std::byte> bytes) {
+  return {reinterpret_cast<const char*>(bytes.data()), bytes.size()};
+}
+
+// Creates the directory and proves it writable with a real file: tests and the service run as root,
+// for whom mode bits (and access(2)) say nothing, and a read-only mount only shows on create.
+absl::Status PrepareDirectory(const std::string& path) {
+  std::error_code ec;
+  std::filesystem::create_directories(path, ec);
+  if (ec || !std::filesystem::is_directory(path, ec)) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "ssd tier: cannot create directory '", path, "': ", ec ? ec.message() : "not a directory"));
+  }
+  const std::string probe = path + "/.strata-write-probe";
+  int fd = ::open(probe.c_str(), O_CREAT | O_WRONLY | O_TRUNC | O_CLOEXEC, 0600);
+  if (fd < 0) {
+    return absl::FailedPreconditionError(absl::StrCat("ssd tier: directory '", path,
+                                                      "' is not writable: ", std::strerror(errno)));
+  }
+  ::close(fd);
+  ::unlink(probe.c_str());
+  return absl::OkStatus();
+}
+
+// False when the filesystem under `path` refuses O_DIRECT (EINVAL on open, e.g. older tmpfs).
+bool FilesystemAllowsDirectIo(const std::string& path) {
+  const std::string probe = path + "/.strata-direct-probe";
+  int fd = ::open(probe.c_str(), O_CREAT | O_WRONLY | O_DIRECT | O_CLOEXEC, 0600);
+  if (fd < 0) return errno != EINVAL;
+  ::close(fd);
+  ::unlink(probe.c_str());
+  return true;
+}
+
+// Owns one value read from RocksDB for as long as handles point into it.
+struct ReadValue {
+  rocksdb::PinnableSlice slice;
+  std::string copy;  // small values copied out of RocksDB-owned memory (see MakeHandle)
+};
+
+struct IndexEntry {
+  uint64_t size = 0;
+  uint64_t checksum = 0;
+  uint32_t chain_position = 0;
+};
+
+rocksdb::ColumnFamilyOptions FamilyOptions(const std::shared_ptr<rocksdb::TableFactory>& table,
+                                           uint64_t write_buffer_bytes) {
+  rocksdb::ColumnFamilyOptions cf;
+  cf.write_buffer_size = write_buffer_bytes;  // memtable memory and the unit written per flush
+  cf.max_write_buffer_number = 2;  // one filling while one flushes; more only multiplies memory
+  cf.compression = rocksdb::kNoCompression;  // KV tensors barely compress; keys are hashes
+  cf.table_factory = table;
+  return cf;
+}
+
+}  // namespace
+
+struct SsdTier::Impl {
+  SsdTierOptions options;
+  bool direct_io = false;
+  rocksdb::DB* db = nullptr;
+  rocksdb::ColumnFamilyHandle* payload_cf = nullptr;  // "default"
+  rocksdb::ColumnFamilyHandle* meta_cf = nullptr;     // "meta"
+  rocksdb::WriteOptions write_options;
+  rocksdb::ReadOptions read_options;
+
+  // Serializes mutations, so RocksDB and the index apply them in the same order and a capacity check
+  // and its commit are one step. Readers never take it. Lock order: write_mu, then mu.
+  // Readers take metadata from the index, then the payload from RocksDB: a read racing a replacement
+  // of the same key may pair new bytes with old metadata. Keys are content hashes, so that is the
+  // same bytes; otherwise the store's checksum check turns it into a miss, never wrong data.
+  absl::Mutex write_mu;
+  mutable absl::Mutex mu;
+  absl::flat_hash_map<BlockKey, IndexEntry> index ABSL_GUARDED_BY(mu);
+  uint64_t used_bytes ABSL_GUARDED_BY(mu) = 0;
+
+  ~Impl() { Close(); }
+
+  rocksdb::Status OpenDb(bool direct) {
+    rocksdb::DBOptions db_options;
+    db_options.create_if_missing = true;
+    db_options.create_missing_column_families = true;
+    // Payloads are read once per hit and far larger than the page cache should hold.
+    db_options.use_direct_reads = direct;
+    db_options.use_direct_io_for_flush_and_compaction = direct;
+    // Without a WAL only a flush persists data: flush both families as one unit, so a crash never
+    // leaves a meta record whose payload was not flushed (or the reverse).
+    db_options.atomic_flush = true;
+    // A clean close persists memtables (the destructor also flushes explicitly).
+    db_options.avoid_flush_during_shutdown = false;
+    db_options.keep_log_file_num = 5;  // a new LOG per Open; do not keep a thousand of them
+
+    rocksdb::BlockBasedTableOptions table_options;
+    // Bloom filters answer most misses without touching disk; 10 bits/key is ~1% false positives.
+    table_options.filter_policy.reset(rocksdb::NewBloomFilterPolicy(10));
+    if (options.block_cache_bytes == 0) {
+      table_options.no_block_cache = true;
+    } else {
+      // Only key/index/filter blocks are cached: blob payloads never enter it, so it stays small.
+      table_options.block_cache = rocksdb::NewLRUCache(options.block_cache_bytes);
+    }
+    std::shared_ptr<rocksdb::TableFactory> table(rocksdb::NewBlockBasedTableFactory(table_options));
+
+    rocksdb::ColumnFamilyOptions payload = FamilyOptions(table, options.write_buffer_bytes);
+    payload.enable_blob_files = true;  // keys in SSTs, values in blob files: compaction moves keys only
+    payload.min_blob_size = kMinBlobBytes;
+    payload.blob_file_size = options.blob_file_bytes;  // large files: fewer files, sequential writes
+    payload.blob_compression_type = rocksdb::kNoCompression;  // same reason as SSTs
+    payload.enable_blob_garbage_collection = true;  // reclaim space of erased/replaced payloads
+    rocksdb::ColumnFamilyOptions meta = FamilyOptions(table, kMetaWriteBufferBytes);
+
+    std::vector<rocksdb::ColumnFamilyDescriptor> families = {
+        {rocksdb::kDefaultColumnFamilyName, payload}, {kMetaFamily, meta}};
+    std::vector<rocksdb::ColumnFamilyHandle*> handles;
+    rocksdb::Status s = rocksdb::DB::Open(db_options, options.path, families, &handles, &db);
+    if (!s.ok()) return s;
+    payload_cf = handles[0];
+    meta_cf = handles[1];
+    direct_io = direct;
+    return s;
+  }
+
+  void Close() {
+    if (db == nullptr) return;
+    // A clean close must not lose blocks: without a WAL the memtables exist nowhere else.
+    rocksdb::FlushOptions flush_options;
+    flush_options.wait = true;
+    rocksdb::Status s = db->Flush(flush_options, {payload_cf, meta_cf});
+    if (!s.ok()) std::fprintf(stderr, "ssd tier: flush on close failed: %s\n", s.ToString().c_str());
+    db->DestroyColumnFamilyHandle(payload_cf);
+    db->DestroyColumnFamilyHandle(meta_cf);
+    s = db->Close();
+    if (!s.ok()) std::fprintf(stderr, "ssd tier: close failed: %s\n", s.ToString().c_str());
+    delete db;
+    db = nullptr;
+  }
+
+  // Calls fn for every well-formed meta record in key order; skips the others (collecting their keys
+  // in `malformed` when given). Open drops them, so later scans find none.
+  absl::Status ScanMeta(const std::function<void(const BlockInfo&)>& fn,
+                        std::vector<std::string>* malformed) const {
+    std::unique_ptr<rocksdb::Iterator> it(db->NewIterator(rocksdb::ReadOptions(), meta_cf));
+    for (it->SeekToFirst(); it->Valid(); it->Next()) {
+      std::optional<BlockInfo> info = DecodeMeta(it->key().ToStringView(), it->value().ToStringView());
+      if (info.has_value()) {
+        fn(*info);
+      } else if (malformed != nullptr) {
+        malformed->push_back(it->key().ToString());
+      }
+    }
+    return FromRocks(it->status(), "scan meta");
+  }
+
+  absl::Status RebuildIndex() {
+    std::vector<std::string> malformed;
+    absl::MutexLock lock(&mu);
+    STRATA_RETURN_IF_ERROR(ScanMeta(
+        [&](const BlockInfo& info) ABSL_NO_THREAD_SAFETY_ANALYSIS {
+          index[info.key] = {info.size, info.checksum, info.chain_position};
+          used_bytes += info.size;
+        },
+        &malformed));
+    if (malformed.empty()) return absl::OkStatus();
+    // An unreadable record's payload would hold disk space outside the capacity bound: drop both.
+    std::fprintf(stderr, "ssd tier: %s: dropping %zu malformed meta records\n",
+                 options.path.c_str(), malformed.size());
+    rocksdb::WriteBatch batch;
+    for (const std::string& key : malformed) {
+      batch.Delete(payload_cf, key);
+      batch.Delete(meta_cf, key);
+    }
+    return FromRocks(db->Write(write_options, &batch), "drop malformed records");
+  }
+
+  std::optional<IndexEntry> Lookup(const BlockKey& key) const {
+    absl::ReaderMutexLock lock(&mu);
+    auto it = index.find(key);
+    if (it == index.end()) return std::nullopt;
+    return it->second;
+  }
+
+  // Turns one Get/MultiGet result into a handle that owns `value`. A handle may outlive the tier, so
+  // it must not pin memory that dies with the DB. Values below kMinBlobBytes live inline in SSTs and
+  // may come pinned in the block cache: those few bytes are copied. Larger ones come from blob files
+  // into a heap buffer of their own (no blob cache is configured), so that pin is kept: no copy of
+  // MiBs. The ASan test HandleStaysValidAfterEraseOfItsKeyAndAfterTheTierCloses guards both cases.
+  static absl::StatusOr<BlockHandle> MakeHandle(const BlockKey& key, const IndexEntry& entry,
+                                                const rocksdb::Status& s,
+                                                std::shared_ptr<ReadValue> value) {
+    // NotFound here means the block was erased after the index lookup: an ordinary miss.
+    if (!s.ok()) return FromRocks(s, absl::StrCat("read ", key.DebugString()));
+    rocksdb::PinnableSlice& slice = value->slice;
+    if (slice.size() != entry.size) {
+      return absl::DataLossError(absl::StrCat("ssd tier: ", key.DebugString(), " holds ",
+                                              slice.size(), " bytes, index says ", entry.size));
+    }
+    std::span<const std::byte> bytes(reinterpret_cast<const std::byte*>(slice.data()),
+                                     slice.size());
+    if (slice.IsPinned() && slice.size() < kMinBlobBytes) {
+      value->copy.assign(slice.data(), slice.size());
+      slice.Reset();
+      bytes = {reinterpret_cast<const std::byte*>(value->copy.data()), value->copy.size()};
+    }
+    BlockInfo info{key, entry.size, entry.checksum, entry.chain_position};
+    return BlockHandle(std::move(info), bytes, std::move(value));
+  }
+};
+
+absl::StatusOr<std::unique_ptr<SsdTier>> SsdTier::Open(const SsdTierOptions& options) {
+  if (options.path.empty()) return absl::InvalidArgumentError("ssd tier: empty path");
+  STRATA_RETURN_IF_ERROR(PrepareDirectory(options.path));
+  auto impl = std::make_unique<Impl>();
+  impl->options = options;
+  impl->write_options.disableWAL = true;  // payloads would be written twice; Flush() is durability
+  impl->read_options.readahead_size = 0;  // random multi-MB reads: readahead would only waste I/O
+  impl->read_options.adaptive_readahead = false;
+
+  rocksdb::Status s = impl->OpenDb(options.use_direct_io);
+  if (!s.ok() && options.use_direct_io && !FilesystemAllowsDirectIo(options.path)) {
+    std::fprintf(stderr, "ssd tier: %s refuses O_DIRECT; falling back to buffered I/O\n",
+                 options.path.c_str());
+    s = impl->OpenDb(false);
+  }
+  STRATA_RETURN_IF_ERROR(FromRocks(s, absl::StrCat("open ", options.path)));
+  STRATA_RETURN_IF_ERROR(impl->RebuildIndex());
+  return std::unique_ptr<SsdTier>(new SsdTier(std::move(impl)));
+}
+
+SsdTier::SsdTier(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+SsdTier::~SsdTier() = default;
+
+TierUsage SsdTier::Usage() const {
+  absl::ReaderMutexLock lock(&impl_->mu);
+  return {impl_->options.capacity_bytes, impl_->used_bytes, impl_->index.size()};
+}
+
+uint64_t SsdTier::ChargeFor(uint64_t size) const {
+  return size <= impl_->options.capacity_bytes ? size : 0;
+}
+
+absl::Status SsdTier::Put(const BlockInfo& info, std::span<const std::byte> payload) {
+  return PutBatch({&info, 1}, {&payload, 1})[0];
+}
+
+std::vector<absl::Status> SsdTier::PutBatch(std::span<const BlockInfo> infos,
+                                            std::span<const std::span<const std::byte>> payloads) {
+  std::vector<absl::Status> out(infos.size());
+  if (payloads.size() != infos.size()) {
+    for (absl::Status& s : out) s = absl::InvalidArgumentError("ssd tier: infos/payloads mismatch");
+    return out;
+  }
+  const uint64_t capacity = impl_->options.capacity_bytes;
+  absl::MutexLock write_lock(&impl_->write_mu);
+  // What this batch does to the index, applied only once RocksDB has taken the batch. A key repeated
+  // in the batch: the last one wins, as in the batch itself.
+  absl::flat_hash_map<BlockKey, IndexEntry> staged;
+  std::vector<size_t> accepted;
+  rocksdb::WriteBatch batch;
+  {
+    absl::ReaderMutexLock lock(&impl_->mu);
+    uint64_t used = impl_->used_bytes;
+    for (size_t i = 0; i < infos.size(); ++i) {
+      const BlockInfo& info = infos[i];
+      if (payloads[i].size() != info.size) {
+        out[i] = absl::InvalidArgumentError(absl::StrCat("ssd tier: payload of ", payloads[i].size(),
+                                                         " bytes, info says ", info.size));
+        continue;
+      }
+      uint64_t replaced = 0;  // bytes freed by replacing a block with the same key
+      if (auto it = staged.find(info.key); it != staged.end()) {
+        replaced = it->second.size;
+      } else if (auto jt = impl_->index.find(info.key); jt != impl_->index.end()) {
+        replaced = jt->second.size;
+      }
+      // used - replaced + size <= capacity, written so nothing overflows.
+      if (capacity == 0 || info.size > capacity || used - replaced > capacity - info.size) {
+        out[i] = absl::ResourceExhaustedError(
+            absl::StrCat("ssd tier: no room for ", info.size, " bytes (", used, " of ", capacity,
+                         " used)"));
+        continue;
+      }
+      used = used - replaced + info.size;
+      staged[info.key] = {info.size, info.checksum, info.chain_position};
+      const std::string key = info.key.Encode();
+      batch.Put(impl_->payload_cf, key, ToSlice(payloads[i]));
+      batch.Put(impl_->meta_cf, key, EncodeMeta(info));
+      accepted.push_back(i);
+    }
+  }
+  if (accepted.empty()) return out;
+  absl::Status written = FromRocks(impl_->db->Write(impl_->write_options, &batch), "write");
+  if (!written.ok()) {
+    for (size_t i : accepted) out[i] = written;
+    return out;
+  }
+  absl::MutexLock lock(&impl_->mu);
+  for (const auto& [key, entry] : staged) {
+    auto [it, inserted] = impl_->index.try_emplace(key, entry);
+    if (!inserted) {
+      impl_->used_bytes -= it->second.size;
+      it->second = entry;
+    }
+    impl_->used_bytes += entry.size;
+  }
+  return out;
+}
+
+absl::StatusOr<BlockHandle> SsdTier::Read(const BlockKey& key) {
+  std::optional<IndexEntry> entry = impl_->Lookup(key);
+  if (!entry.has_value()) return absl::NotFoundError(absl::StrCat("ssd tier: ", key.DebugString()));
+  auto value = std::make_shared<ReadValue>();
+  rocksdb::Status s =
+      impl_->db->Get(impl_->read_options, impl_->payload_cf, key.Encode(), &value->slice);
+  return Impl::MakeHandle(key, *entry, s, std::move(value));
+}
+
+std::vector<absl::StatusOr<BlockHandle>> SsdTier::ReadBatch(std::span<const BlockKey> keys) {
+  // Misses are answered by the index; the hits go to RocksDB in one MultiGet.
+  std::vector<std::optional<IndexEntry>> entries(keys.size());
+  {
+    absl::ReaderMutexLock lock(&impl_->mu);
+    for (size_t i = 0; i < keys.size(); ++i) {
+      if (auto it = impl_->index.find(keys[i]); it != impl_->index.end()) entries[i] = it->second;
+    }
+  }
+  std::vector<std::string> encoded;
+  std::vector<rocksdb::Slice> slices;
+  for (size_t i = 0; i < keys.size(); ++i) {
+    if (entries[i].has_value()) encoded.push_back(keys[i].Encode());
+  }
+  for (const std::string& k : encoded) slices.emplace_back(k);
+  std::vector<rocksdb::PinnableSlice> values(encoded.size());
+  std::vector<rocksdb::Status> statuses(encoded.size());
+  if (!encoded.empty()) {
+    impl_->db->MultiGet(impl_->read_options, impl_->payload_cf, encoded.size(), slices.data(),
+                        values.data(), statuses.data());
+  }
+  std::vector<absl::StatusOr<BlockHandle>> out;
+  out.reserve(keys.size());
+  size_t hit = 0;
+  for (size_t i = 0; i < keys.size(); ++i) {
+    if (!entries[i].has_value()) {
+      out.push_back(absl::NotFoundError(absl::StrCat("ssd tier: ", keys[i].DebugString())));
+      continue;
+    }
+    // Moving a PinnableSlice moves its pin or its string buffer, never the bytes.
+    auto value = std::make_shared<ReadValue>();
+    value->slice = std::move(values[hit]);
+    out.push_back(Impl::MakeHandle(keys[i], *entries[i], statuses[hit], std::move(value)));
+    ++hit;
+  }
+  return out;
+}
+
+absl::Status SsdTier::Erase(const BlockKey& key) {
+  absl::MutexLock write_lock(&impl_->write_mu);
+  if (!impl_->Lookup(key).has_value()) {
+    return absl::NotFoundError(absl::StrCat("ssd tier: ", key.DebugString()));
+  }
+  const std::string encoded = key.Encode();
+  rocksdb::WriteBatch batch;
+  batch.Delete(impl_->payload_cf, encoded);
+  batch.Delete(impl_->meta_cf, encoded);
+  STRATA_RETURN_IF_ERROR(FromRocks(impl_->db->Write(impl_->write_options, &batch), "erase"));
+  absl::MutexLock lock(&impl_->mu);
+  auto it = impl_->index.find(key);
+  impl_->used_bytes -= it->second.size;
+  impl_->index.erase(it);
+  return absl::OkStatus();
+}
+
+bool SsdTier::Contains(const BlockKey& key) const { return impl_->Lookup(key).has_value(); }
+
+absl::Status SsdTier::ForEachBlock(const std::function<void(const BlockInfo&)>& fn) const {
+  return impl_->ScanMeta(fn, nullptr);
+}
+
+absl::Status SsdTier::Flush() {
+  // The durability point: with the WAL off, data is safe from a crash only once the memtables are
+  // in blob/SST files and the MANIFEST names them. Atomic flush writes both families as one unit.
+  rocksdb::FlushOptions flush_options;
+  flush_options.wait = true;
+  return FromRocks(impl_->db->Flush(flush_options, {impl_->payload_cf, impl_->meta_cf}), "flush");
+}
+
+bool SsdTier::direct_io() const { return impl_->direct_io; }
+
+}  // namespace strata::cachenode

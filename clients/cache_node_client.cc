@@ -1,0 +1,386 @@
+#include "clients/cache_node_client.h"
+
+#include <grpcpp/create_channel.h>
+#include <grpcpp/security/credentials.h>
+#include <grpcpp/support/channel_arguments.h>
+
+#include <algorithm>
+#include <climits>
+#include <utility>
+
+#include "absl/strings/escaping.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/time/clock.h"
+#include "common/checksum.h"
+#include "common/grpc_status.h"
+#include "common/namespace_id.h"
+#include "common/status_macros.h"
+
+namespace strata::clients {
+namespace {
+
+namespace v1 = ::strata::v1;
+
+// The node clamps chunks to 4 MiB (cachenode.proto); asking for more only wastes the request.
+constexpr size_t kMaxChunkBytes = 4 << 20;
+// Room for a chunk's protobuf framing (tag, length, oneof) inside one message.
+constexpr size_t kChunkFramingBytes = 1 << 10;
+// A header claiming more than this is not trusted for a reservation; the bytes are still accepted
+// (and counted against the claimed size) as they arrive.
+constexpr uint64_t kMaxReserveBytes = 1ull << 30;
+
+void SetDeadline(grpc::ClientContext& context, absl::Time deadline) {
+  if (deadline != absl::InfiniteFuture()) context.set_deadline(absl::ToChronoTime(deadline));
+}
+
+template <typename Request>
+void AddHashes(std::span<const common::ChainHash> chain, Request& request) {
+  request.mutable_chain_hashes()->Reserve(static_cast<int>(chain.size()));
+  for (const common::ChainHash& hash : chain) request.add_chain_hashes(std::string(hash.view()));
+}
+
+// Tracks the block whose payload is arriving on a Get stream and checks it against its header.
+class BlockVerifier {
+ public:
+  explicit BlockVerifier(size_t chain_size) : chain_size_(chain_size) {}
+
+  absl::Status OnHeader(const v1::GetBlockHeader& header) {
+    STRATA_RETURN_IF_ERROR(FinishBlock());
+    if (header.index() >= chain_size_ || (seen_any_ && header.index() <= last_index_)) {
+      return absl::InternalError(absl::StrFormat(
+          "node sent block index %d out of order (previous %d, chain of %d)", header.index(),
+          seen_any_ ? static_cast<int64_t>(last_index_) : -1, chain_size_));
+    }
+    seen_any_ = true;
+    last_index_ = header.index();
+    in_block_ = header.found();
+    expected_bytes_ = header.size_bytes();
+    expected_checksum_ = header.checksum();
+    received_bytes_ = 0;
+    checksum_.Reset();
+    return absl::OkStatus();
+  }
+
+  absl::Status OnChunk(std::string_view chunk) {
+    if (!in_block_) {
+      return absl::InternalError("node sent payload bytes without the header of a found block");
+    }
+    received_bytes_ += chunk.size();
+    if (received_bytes_ > expected_bytes_) {
+      return absl::DataLossError(
+          absl::StrFormat("block %d: received more than the %d bytes its header announced",
+                          last_index_, expected_bytes_));
+    }
+    checksum_.Update(std::as_bytes(std::span(chunk.data(), chunk.size())));
+    return absl::OkStatus();
+  }
+
+  // Verifies the block in progress, if any. Called before the next header and at the stream's end.
+  absl::Status FinishBlock() {
+    if (!in_block_) return absl::OkStatus();
+    in_block_ = false;
+    if (received_bytes_ != expected_bytes_) {
+      return absl::DataLossError(absl::StrFormat("block %d: received %d of %d bytes", last_index_,
+                                                 received_bytes_, expected_bytes_));
+    }
+    const uint64_t actual = checksum_.Digest();
+    if (actual != expected_checksum_) {
+      return absl::DataLossError(absl::StrFormat(
+          "block %d: checksum %016x of the received bytes does not match the node's %016x",
+          last_index_, actual, expected_checksum_));
+    }
+    return absl::OkStatus();
+  }
+
+  uint32_t current_index() const { return last_index_; }
+
+ private:
+  const size_t chain_size_;
+  bool seen_any_ = false;
+  uint32_t last_index_ = 0;
+  bool in_block_ = false;
+  uint64_t expected_bytes_ = 0;
+  uint64_t expected_checksum_ = 0;
+  uint64_t received_bytes_ = 0;
+  common::StreamingChecksum checksum_;
+};
+
+}  // namespace
+
+absl::Status ClientOptions::Validate() const {
+  if (target.empty()) return absl::InvalidArgumentError("client target is empty");
+  if (deadline <= absl::ZeroDuration()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("client deadline must be positive, got ", absl::FormatDuration(deadline)));
+  }
+  if (max_attempts < 1) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("client max_attempts must be at least 1, got ", max_attempts));
+  }
+  if (chunk_bytes == 0 || chunk_bytes > kMaxChunkBytes) {
+    return absl::InvalidArgumentError(absl::StrFormat(
+        "client chunk_bytes must be in [1, %d], got %d", kMaxChunkBytes, chunk_bytes));
+  }
+  if (max_message_bytes < chunk_bytes + kChunkFramingBytes ||
+      max_message_bytes > static_cast<size_t>(INT_MAX)) {
+    return absl::InvalidArgumentError(
+        absl::StrFormat("client max_message_bytes must be in [chunk_bytes + %d, %d], got %d",
+                        kChunkFramingBytes, INT_MAX, max_message_bytes));
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::unique_ptr<CacheNodeClient>> CacheNodeClient::Connect(
+    const ClientOptions& options) {
+  STRATA_RETURN_IF_ERROR(options.Validate());
+  grpc::ChannelArguments args;
+  args.SetMaxReceiveMessageSize(static_cast<int>(options.max_message_bytes));
+  args.SetMaxSendMessageSize(static_cast<int>(options.max_message_bytes));
+  std::shared_ptr<grpc::Channel> channel =
+      grpc::CreateCustomChannel(options.target, grpc::InsecureChannelCredentials(), args);
+  return std::unique_ptr<CacheNodeClient>(
+      new CacheNodeClient(options, v1::CacheNode::NewStub(channel)));
+}
+
+CacheNodeClient::CacheNodeClient(ClientOptions options,
+                                 std::unique_ptr<v1::CacheNode::StubInterface> stub)
+    : options_(std::move(options)), stub_(std::move(stub)) {}
+
+CacheNodeClient::~CacheNodeClient() = default;
+
+absl::Status CacheNodeClient::WithRetries(
+    absl::FunctionRef<absl::Status(absl::Time deadline, bool* retryable)> attempt) {
+  const absl::Time deadline = absl::Now() + options_.deadline;
+  absl::Duration backoff = absl::Milliseconds(50);
+  for (int n = 1;; ++n) {
+    bool retryable = true;
+    absl::Status status = attempt(deadline, &retryable);
+    if (!absl::IsUnavailable(status) || !retryable || n >= options_.max_attempts ||
+        absl::Now() + backoff >= deadline) {
+      return status;
+    }
+    absl::SleepFor(backoff);
+    backoff *= 2;
+  }
+}
+
+absl::StatusOr<std::vector<PutResult>> CacheNodeClient::Put(common::NamespaceId ns,
+                                                            std::span<const PutBlock> blocks) {
+  if (blocks.empty()) return std::vector<PutResult>();
+  // Checksums are computed once, not per attempt.
+  std::vector<uint64_t> checksums;
+  checksums.reserve(blocks.size());
+  for (const PutBlock& block : blocks) checksums.push_back(common::Checksum(block.payload));
+
+  v1::PutResponse response;
+  STRATA_RETURN_IF_ERROR(WithRetries([&](absl::Time deadline, bool*) {
+    grpc::ClientContext context;
+    SetDeadline(context, deadline);
+    response.Clear();
+    std::unique_ptr<grpc::ClientWriterInterface<v1::PutRequest>> writer =
+        stub_->Put(&context, &response);
+    // Two reused messages: the chunk string keeps its capacity, so each chunk costs one memcpy and
+    // no allocation.
+    v1::PutRequest header_message;
+    v1::PutRequest chunk_message;
+    bool stream_ok = true;
+    for (size_t i = 0; i < blocks.size() && stream_ok; ++i) {
+      const PutBlock& block = blocks[i];
+      v1::PutBlockHeader* header = header_message.mutable_header();
+      header->mutable_key()->set_namespace_id(ns);
+      header->mutable_key()->set_chain_hash(std::string(block.hash.view()));
+      header->set_size_bytes(block.payload.size());
+      header->set_checksum(checksums[i]);
+      header->set_chain_position(block.chain_position);
+      header->set_from_gpu(block.from_gpu);
+      stream_ok = writer->Write(header_message);
+      for (size_t offset = 0; offset < block.payload.size() && stream_ok;
+           offset += options_.chunk_bytes) {
+        const size_t n = std::min(options_.chunk_bytes, block.payload.size() - offset);
+        chunk_message.mutable_chunk()->assign(
+            reinterpret_cast<const char*>(block.payload.data()) + offset, n);
+        stream_ok = writer->Write(chunk_message);
+      }
+    }
+    // A failed Write means the stream is broken; Finish reports why.
+    if (stream_ok) writer->WritesDone();
+    return common::FromGrpcStatus(writer->Finish());
+  }));
+
+  if (static_cast<size_t>(response.results_size()) != blocks.size()) {
+    return absl::InternalError(absl::StrFormat("node returned %d put results for %d blocks",
+                                               response.results_size(), blocks.size()));
+  }
+  std::vector<PutResult> results;
+  results.reserve(blocks.size());
+  for (size_t i = 0; i < blocks.size(); ++i) {
+    const v1::PutBlockResult& r = response.results(static_cast<int>(i));
+    if (r.chain_hash() != blocks[i].hash.view()) {
+      return absl::InternalError(absl::StrFormat("put result %d names hash %s, not the block's %s",
+                                                 i, absl::BytesToHexString(r.chain_hash()),
+                                                 blocks[i].hash.Hex()));
+    }
+    results.push_back(PutResult{common::StatusFromCode(r.code(), r.message()), r.tier()});
+  }
+  return results;
+}
+
+absl::Status CacheNodeClient::GetOnce(
+    absl::Time deadline, const v1::GetRequest& request,
+    const std::function<void(const v1::GetBlockHeader&)>& on_header,
+    const std::function<void(uint32_t, std::string_view)>& on_chunk, bool* delivered) {
+  grpc::ClientContext context;
+  SetDeadline(context, deadline);
+  std::unique_ptr<grpc::ClientReaderInterface<v1::GetResponse>> reader =
+      stub_->Get(&context, request);
+  BlockVerifier verifier(static_cast<size_t>(request.chain_hashes_size()));
+  v1::GetResponse response;
+  absl::Status verdict;
+  while (verdict.ok() && reader->Read(&response)) {
+    if (response.has_header()) {
+      verdict = verifier.OnHeader(response.header());
+      if (verdict.ok()) {
+        *delivered = true;
+        if (on_header) on_header(response.header());
+      }
+    } else if (response.has_chunk()) {
+      verdict = verifier.OnChunk(response.chunk());
+      if (verdict.ok()) {
+        *delivered = true;
+        if (on_chunk) on_chunk(verifier.current_index(), response.chunk());
+      }
+    } else {
+      verdict = absl::InternalError("node sent an empty GetResponse");
+    }
+  }
+  if (!verdict.ok()) {
+    // Stop the node from sending the rest; drain what is in flight so Finish may be called.
+    context.TryCancel();
+    while (reader->Read(&response)) {
+    }
+    reader->Finish();  // CANCELLED by us; `verdict` says why
+    return verdict;
+  }
+  STRATA_RETURN_IF_ERROR(common::FromGrpcStatus(reader->Finish()));
+  return verifier.FinishBlock();
+}
+
+absl::Status CacheNodeClient::GetInto(
+    common::NamespaceId ns, std::span<const common::ChainHash> chain, bool stop_at_first_miss,
+    const std::function<void(const v1::GetBlockHeader&)>& on_header,
+    const std::function<void(uint32_t index, std::string_view chunk)>& on_chunk) {
+  v1::GetRequest request;
+  request.set_namespace_id(ns);
+  AddHashes(chain, request);
+  request.set_stop_at_first_miss(stop_at_first_miss);
+  request.set_max_chunk_bytes(static_cast<uint32_t>(options_.chunk_bytes));
+  return WithRetries([&](absl::Time deadline, bool* retryable) {
+    bool delivered = false;
+    absl::Status status = GetOnce(deadline, request, on_header, on_chunk, &delivered);
+    // Once the caller has seen data, a retry would deliver it twice.
+    *retryable = !delivered;
+    return status;
+  });
+}
+
+absl::StatusOr<std::vector<GetResult>> CacheNodeClient::Get(
+    common::NamespaceId ns, std::span<const common::ChainHash> chain, bool stop_at_first_miss) {
+  v1::GetRequest request;
+  request.set_namespace_id(ns);
+  AddHashes(chain, request);
+  request.set_stop_at_first_miss(stop_at_first_miss);
+  request.set_max_chunk_bytes(static_cast<uint32_t>(options_.chunk_bytes));
+  std::vector<GetResult> results;
+  const auto on_header = [&results](const v1::GetBlockHeader& header) {
+    GetResult& result = results.emplace_back();
+    result.index = header.index();
+    result.found = header.found();
+    result.tier = header.tier();
+    if (header.found()) {
+      result.payload.reserve(std::min(header.size_bytes(), kMaxReserveBytes));
+    } else {
+      // A miss without a code is still a miss: NotFound is the ordinary one.
+      const int code = header.miss_code() == 0 ? static_cast<int>(absl::StatusCode::kNotFound)
+                                               : header.miss_code();
+      result.miss =
+          common::StatusFromCode(code, code == static_cast<int>(absl::StatusCode::kDataLoss)
+                                           ? "the node's copy failed its checksum"
+                                           : "block not found");
+    }
+  };
+  const auto on_chunk = [&results](uint32_t, std::string_view chunk) {
+    results.back().payload.append(chunk);
+  };
+  STRATA_RETURN_IF_ERROR(WithRetries([&](absl::Time deadline, bool*) {
+    results.clear();  // a retry starts over; nothing has left this function yet
+    bool delivered = false;
+    return GetOnce(deadline, request, on_header, on_chunk, &delivered);
+  }));
+  return results;
+}
+
+absl::StatusOr<v1::LookupResponse> CacheNodeClient::Lookup(
+    common::NamespaceId ns, std::span<const common::ChainHash> chain) {
+  v1::LookupRequest request;
+  request.set_namespace_id(ns);
+  AddHashes(chain, request);
+  v1::LookupResponse response;
+  STRATA_RETURN_IF_ERROR(WithRetries([&](absl::Time deadline, bool*) {
+    grpc::ClientContext context;
+    SetDeadline(context, deadline);
+    return common::FromGrpcStatus(stub_->Lookup(&context, request, &response));
+  }));
+  return response;
+}
+
+absl::StatusOr<uint32_t> CacheNodeClient::Delete(common::NamespaceId ns,
+                                                 std::span<const common::ChainHash> chain) {
+  v1::DeleteRequest request;
+  request.set_namespace_id(ns);
+  AddHashes(chain, request);
+  v1::DeleteResponse response;
+  STRATA_RETURN_IF_ERROR(WithRetries([&](absl::Time deadline, bool*) {
+    grpc::ClientContext context;
+    SetDeadline(context, deadline);
+    return common::FromGrpcStatus(stub_->Delete(&context, request, &response));
+  }));
+  return response.deleted_blocks();
+}
+
+absl::StatusOr<v1::StatsResponse> CacheNodeClient::Stats() {
+  v1::StatsResponse response;
+  STRATA_RETURN_IF_ERROR(WithRetries([&](absl::Time deadline, bool*) {
+    grpc::ClientContext context;
+    SetDeadline(context, deadline);
+    return common::FromGrpcStatus(stub_->Stats(&context, v1::StatsRequest(), &response));
+  }));
+  return response;
+}
+
+absl::StatusOr<v1::RegisterNamespaceResponse> CacheNodeClient::RegisterNamespace(
+    std::string_view name) {
+  STRATA_RETURN_IF_ERROR(common::ValidateNamespaceName(name));
+  v1::RegisterNamespaceRequest request;
+  request.set_name(std::string(name));
+  v1::RegisterNamespaceResponse response;
+  STRATA_RETURN_IF_ERROR(WithRetries([&](absl::Time deadline, bool*) {
+    grpc::ClientContext context;
+    SetDeadline(context, deadline);
+    return common::FromGrpcStatus(stub_->RegisterNamespace(&context, request, &response));
+  }));
+  return response;
+}
+
+absl::StatusOr<v1::ListNamespacesResponse> CacheNodeClient::ListNamespaces() {
+  v1::ListNamespacesResponse response;
+  STRATA_RETURN_IF_ERROR(WithRetries([&](absl::Time deadline, bool*) {
+    grpc::ClientContext context;
+    SetDeadline(context, deadline);
+    return common::FromGrpcStatus(
+        stub_->ListNamespaces(&context, v1::ListNamespacesRequest(), &response));
+  }));
+  return response;
+}
+
+}  // namespace strata::clients

@@ -1,0 +1,148 @@
+// CacheNodeClient: the C++ client of one Strata cache node (strata-cachenode) over gRPC.
+//
+// It wraps the CacheNode service of proto/strata/v1/cachenode.proto with absl::Status results, a
+// deadline on every call and retries on UNAVAILABLE only (every CacheNode RPC is idempotent: a put
+// of the same key stores the same bytes again). Payloads are opaque bytes: Put computes each
+// block's xxh3 checksum and streams it in chunks; Get and GetInto verify that every block's chunks
+// add up to its size and match its checksum, so a caller never sees bytes the node did not vouch
+// for.
+//
+// Thread-safety: a CacheNodeClient is thread-safe; concurrent calls share one gRPC channel. Results
+// are owned by the caller.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "absl/functional/function_ref.h"
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "common/block_key.h"
+#include "strata/v1/cachenode.grpc.pb.h"
+
+namespace strata::clients {
+
+struct ClientOptions {
+  // gRPC target of the node, e.g. "127.0.0.1:7070" or "dns:///node-3:7070".
+  std::string target;
+  // Bound on each call, retries and backoff included. Long enough for a chain of large blocks from
+  // SSD; a shorter one fails fast when a node hangs.
+  absl::Duration deadline = absl::Seconds(30);
+  // Attempts per call; only UNAVAILABLE is retried (with 50 ms, 100 ms, ... backoff), because every
+  // other code says retrying the same node will not help.
+  int max_attempts = 3;
+  // Payload bytes per Put chunk message and the largest Get chunk asked for. Larger chunks mean
+  // fewer messages; at most 4 MiB (the node's per-message limit).
+  size_t chunk_bytes = 1 << 20;
+  // gRPC max send/receive message size: a 4 MiB chunk plus framing, matching the node.
+  size_t max_message_bytes = (4 << 20) + (64 << 10);
+
+  // InvalidArgument naming the first bad field.
+  absl::Status Validate() const;
+};
+
+// One block to store. `payload` is borrowed: it must stay valid for the duration of Put.
+struct PutBlock {
+  common::ChainHash hash;
+  std::span<const std::byte> payload;
+  uint32_t chain_position = 0;  // 0 for the first block of a chain
+  bool from_gpu = false;        // lands in HBM when the node has it
+};
+
+// The node's verdict on one block: OK and the tier it landed in, or why it was refused.
+struct PutResult {
+  absl::Status status;
+  strata::v1::Tier tier = strata::v1::TIER_UNSPECIFIED;
+};
+
+// One block of a Get. On a miss `miss` is NotFound (absent) or DataLoss (the node's copy failed its
+// checksum) and `payload` is empty.
+struct GetResult {
+  uint32_t index = 0;  // position of the block in the requested chain
+  bool found = false;
+  strata::v1::Tier tier = strata::v1::TIER_UNSPECIFIED;
+  absl::Status miss;
+  std::string payload;
+};
+
+class CacheNodeClient {
+ public:
+  // Creates a client with an insecure channel to options.target. Does not contact the node (the
+  // first call does). InvalidArgument if the options do not validate.
+  static absl::StatusOr<std::unique_ptr<CacheNodeClient>> Connect(const ClientOptions& options);
+
+  CacheNodeClient(const CacheNodeClient&) = delete;
+  CacheNodeClient& operator=(const CacheNodeClient&) = delete;
+  ~CacheNodeClient();
+
+  // Stores `blocks` in namespace `ns` with one client-streaming call. Returns one PutResult per
+  // block, in order. A node refuses a block (ResourceExhausted, FailedPrecondition, DataLoss...)
+  // either in its PutResult or by failing the whole call with that status; strata-cachenode does
+  // the latter, keeping the blocks committed before it. Blocks are never half-stored.
+  absl::StatusOr<std::vector<PutResult>> Put(common::NamespaceId ns,
+                                             std::span<const PutBlock> blocks);
+
+  // Reads a chain. Returns one GetResult per block the node reported, in chain order; with
+  // `stop_at_first_miss` the node stops after the first miss, so the vector may be shorter than
+  // `chain`. DataLoss if a received block does not add up to its size or checksum.
+  absl::StatusOr<std::vector<GetResult>> Get(common::NamespaceId ns,
+                                             std::span<const common::ChainHash> chain,
+                                             bool stop_at_first_miss);
+
+  // Streaming form of Get that buffers nothing: `on_header` is called for every block (hit or
+  // miss), then `on_chunk` for each payload piece of a hit (the view is valid only during the
+  // call). A block is verified after its last chunk was delivered: on a size or checksum mismatch
+  // the call returns DataLoss and the caller must discard what it received for that block. Retries
+  // only before the first callback. Either callback may be empty.
+  absl::Status GetInto(common::NamespaceId ns, std::span<const common::ChainHash> chain,
+                       bool stop_at_first_miss,
+                       const std::function<void(const strata::v1::GetBlockHeader&)>& on_header,
+                       const std::function<void(uint32_t index, std::string_view chunk)>& on_chunk);
+
+  // Which prefix of `chain` the node holds, and in which tiers; no payloads move.
+  absl::StatusOr<strata::v1::LookupResponse> Lookup(common::NamespaceId ns,
+                                                    std::span<const common::ChainHash> chain);
+
+  // Removes the blocks from every tier. Returns how many were present.
+  absl::StatusOr<uint32_t> Delete(common::NamespaceId ns, std::span<const common::ChainHash> chain);
+
+  // The node's tier usage and counters.
+  absl::StatusOr<strata::v1::StatsResponse> Stats();
+
+  // Makes `name` known to the node (created=false when it already was). InvalidArgument for a bad
+  // name, checked here before any RPC.
+  absl::StatusOr<strata::v1::RegisterNamespaceResponse> RegisterNamespace(std::string_view name);
+
+  // The namespaces the node accepts.
+  absl::StatusOr<strata::v1::ListNamespacesResponse> ListNamespaces();
+
+  const ClientOptions& options() const { return options_; }
+
+ private:
+  CacheNodeClient(ClientOptions options,
+                  std::unique_ptr<strata::v1::CacheNode::StubInterface> stub);
+
+  // Runs `attempt` (one RPC with a fresh context) until it succeeds, fails with a code other than
+  // UNAVAILABLE, `max_attempts` are used, or the deadline would pass during the next backoff.
+  // `attempt` receives the call's deadline and may veto further retries via *retryable = false.
+  absl::Status WithRetries(
+      absl::FunctionRef<absl::Status(absl::Time deadline, bool* retryable)> attempt);
+
+  // One Get stream; see GetInto. *delivered becomes true once a callback ran.
+  absl::Status GetOnce(absl::Time deadline, const strata::v1::GetRequest& request,
+                       const std::function<void(const strata::v1::GetBlockHeader&)>& on_header,
+                       const std::function<void(uint32_t, std::string_view)>& on_chunk,
+                       bool* delivered);
+
+  const ClientOptions options_;
+  const std::unique_ptr<strata::v1::CacheNode::StubInterface> stub_;
+};
+
+}  // namespace strata::clients

@@ -1,0 +1,64 @@
+// Command-line parsing of the `strata` CLI, kept free of I/O so it is unit-tested.
+//
+// ParseCliArgs turns argv into a CliArgs or an InvalidArgument status whose message is the one line
+// the CLI prints before exiting with code 2. Flags may come before or after the command, as
+// `--flag value` or `--flag=value`. Pure functions, thread-safe.
+#pragma once
+
+#include <cstdint>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "common/block_key.h"
+
+namespace strata::clients {
+
+enum class CliCommand {
+  kHelp,
+  kPut,
+  kGet,
+  kLookup,
+  kDelete,
+  kStats,
+  kRegisterNamespace,
+  kNamespaces,
+};
+
+enum class OutputFormat { kText, kJson };
+
+struct CliArgs {
+  CliCommand command = CliCommand::kHelp;
+  std::string node;  // gRPC target "HOST:PORT"
+  OutputFormat output = OutputFormat::kText;
+  absl::Duration timeout = absl::Seconds(30);
+  // Namespace commands (put, get, lookup, delete, register-namespace).
+  std::string namespace_name;
+  common::NamespaceId namespace_id = 0;   // common::NamespaceIdOf(namespace_name)
+  std::vector<common::ChainHash> hashes;  // exactly one for put and get
+  std::string file;                       // put: the payload file
+  std::string out;                        // get: destination path, "-" for stdout
+  uint32_t chain_position = 0;            // put
+  bool from_gpu = false;                  // put
+};
+
+// The command's name as typed ("register-namespace").
+std::string_view CliCommandName(CliCommand command);
+
+// Parses the arguments after the program name. --help/-h (or the command `help`) anywhere yields
+// kHelp and ignores everything else. InvalidArgument (one line) for an unknown command or flag, a
+// flag that does not apply to the command, a missing required flag, a malformed value, hash or
+// namespace name.
+absl::StatusOr<CliArgs> ParseCliArgs(std::span<const std::string_view> args);
+
+// Parses "HEX64,HEX64,..." (whitespace around entries allowed). InvalidArgument naming the bad
+// entry.
+absl::StatusOr<std::vector<common::ChainHash>> ParseHashList(std::string_view list);
+
+// The text `strata --help` prints.
+std::string_view CliUsage();
+
+}  // namespace strata::clients

@@ -1,0 +1,328 @@
+#include "tests/node_process.h"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+
+namespace strata::tests {
+namespace {
+
+constexpr std::string_view kServingPrefix = "strata-cachenode serving on ";
+
+std::string ErrnoText() { return std::strerror(errno); }
+
+int ExitCodeOf(int status) {
+  if (WIFEXITED(status)) return WEXITSTATUS(status);
+  if (WIFSIGNALED(status)) return 128 + WTERMSIG(status);
+  return -1;
+}
+
+std::string TempBase() {
+  const char* dir = std::getenv("TEST_TMPDIR");
+  return dir != nullptr && *dir != '\0' ? dir : "/tmp";
+}
+
+// Milliseconds left until `deadline`, for poll(); never negative.
+int MillisUntil(absl::Time deadline) {
+  const int64_t ms = absl::ToInt64Milliseconds(deadline - absl::Now());
+  return static_cast<int>(std::clamp<int64_t>(ms, 0, 1 << 30));
+}
+
+// Forks and execs argv with the given descriptors as its stdin/stdout/stderr. Everything the child
+// touches between fork and exec is prepared here, since only async-signal-safe calls are allowed
+// there (the test process has gRPC threads).
+absl::StatusOr<pid_t> Spawn(const std::vector<std::string>& argv, int in_fd, int out_fd,
+                            int err_fd) {
+  std::vector<char*> c_argv;
+  for (const std::string& arg : argv) c_argv.push_back(const_cast<char*>(arg.c_str()));
+  c_argv.push_back(nullptr);
+  const pid_t parent = getpid();
+  const pid_t pid = fork();
+  if (pid < 0) return absl::InternalError(absl::StrCat("fork: ", ErrnoText()));
+  if (pid == 0) {
+    // Die with the test, so a crashed or killed test never leaves a node holding a port.
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (getppid() != parent) _exit(127);
+    sigset_t none;
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, nullptr);
+    struct sigaction dfl = {};
+    dfl.sa_handler = SIG_DFL;
+    sigaction(SIGPIPE, &dfl, nullptr);
+    if (dup2(in_fd, 0) < 0 || dup2(out_fd, 1) < 0 || dup2(err_fd, 2) < 0) _exit(127);
+    execv(c_argv[0], c_argv.data());
+    static constexpr char kMsg[] = "exec failed\n";
+    (void)!write(2, kMsg, sizeof(kMsg) - 1);
+    _exit(127);
+  }
+  return pid;
+}
+
+// Waits for `pid` to exit; after `timeout` it is SIGKILLed and DeadlineExceeded returned. A pidfd
+// makes the wait bounded without polling in a sleep loop.
+absl::StatusOr<int> WaitForExit(pid_t pid, absl::Duration timeout) {
+  const int pidfd = static_cast<int>(syscall(SYS_pidfd_open, pid, 0));
+  bool timed_out = false;
+  if (pidfd >= 0) {
+    const absl::Time deadline = absl::Now() + timeout;
+    pollfd p{pidfd, POLLIN, 0};
+    int r = 0;
+    do {
+      r = poll(&p, 1, MillisUntil(deadline));
+    } while (r < 0 && errno == EINTR);
+    close(pidfd);
+    if (r == 0) {
+      timed_out = true;
+      kill(pid, SIGKILL);
+    }
+  }
+  int status = 0;
+  while (waitpid(pid, &status, 0) < 0) {
+    if (errno != EINTR) return absl::InternalError(absl::StrCat("waitpid: ", ErrnoText()));
+  }
+  if (timed_out) {
+    return absl::DeadlineExceededError(
+        absl::StrCat("process ", pid, " did not exit within ", absl::FormatDuration(timeout)));
+  }
+  return ExitCodeOf(status);
+}
+
+std::string ReadWholeFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+}
+
+std::string LastLine(const std::string& text) {
+  std::vector<std::string> lines = Lines(text);
+  return lines.empty() ? "(no stderr output)" : lines.back();
+}
+
+}  // namespace
+
+std::string CacheNodeBinary() { return STRATA_CACHENODE_BIN; }
+std::string CliBinary() { return STRATA_CLI_BIN; }
+
+std::vector<std::string> Lines(const std::string& text) {
+  std::vector<std::string> lines;
+  size_t start = 0;
+  while (start < text.size()) {
+    size_t end = text.find('\n', start);
+    if (end == std::string::npos) end = text.size();
+    lines.push_back(text.substr(start, end - start));
+    start = end + 1;
+  }
+  return lines;
+}
+
+absl::StatusOr<ProcessResult> RunProcess(const std::vector<std::string>& argv,
+                                         absl::Duration timeout) {
+  int out[2];
+  int err[2];
+  if (pipe2(out, O_CLOEXEC) != 0) return absl::InternalError(absl::StrCat("pipe: ", ErrnoText()));
+  if (pipe2(err, O_CLOEXEC) != 0) {
+    close(out[0]);
+    close(out[1]);
+    return absl::InternalError(absl::StrCat("pipe: ", ErrnoText()));
+  }
+  const int devnull = open("/dev/null", O_RDONLY | O_CLOEXEC);
+  absl::StatusOr<pid_t> pid = Spawn(argv, devnull, out[1], err[1]);
+  close(devnull);
+  close(out[1]);
+  close(err[1]);
+  if (!pid.ok()) {
+    close(out[0]);
+    close(err[0]);
+    return pid.status();
+  }
+
+  ProcessResult result;
+  const absl::Time deadline = absl::Now() + timeout;
+  bool killed = false;
+  pollfd fds[2] = {{out[0], POLLIN, 0}, {err[0], POLLIN, 0}};
+  std::string* sinks[2] = {&result.stdout_text, &result.stderr_text};
+  int open_pipes = 2;
+  char buffer[64 << 10];
+  while (open_pipes > 0) {
+    const int r = poll(fds, 2, killed ? -1 : MillisUntil(deadline));
+    if (r < 0 && errno == EINTR) continue;
+    if (r == 0) {
+      kill(*pid, SIGKILL);  // the pipes then reach EOF
+      killed = true;
+      continue;
+    }
+    for (int i = 0; i < 2; ++i) {
+      if (fds[i].fd < 0 || fds[i].revents == 0) continue;
+      const ssize_t n = read(fds[i].fd, buffer, sizeof(buffer));
+      if (n > 0) {
+        sinks[i]->append(buffer, static_cast<size_t>(n));
+      } else if (n == 0 || errno != EINTR) {
+        close(fds[i].fd);
+        fds[i].fd = -1;
+        --open_pipes;
+      }
+    }
+  }
+  absl::StatusOr<int> code = WaitForExit(*pid, absl::Seconds(30));
+  if (!code.ok()) return code.status();
+  if (killed) {
+    return absl::DeadlineExceededError(absl::StrCat(argv[0], " ran past ",
+                                                    absl::FormatDuration(timeout),
+                                                    "; stderr: ", LastLine(result.stderr_text)));
+  }
+  result.exit_code = *code;
+  return result;
+}
+
+absl::StatusOr<ProcessResult> RunCli(const std::vector<std::string>& args) {
+  std::vector<std::string> argv = {CliBinary()};
+  argv.insert(argv.end(), args.begin(), args.end());
+  return RunProcess(argv);
+}
+
+TempDir::TempDir() {
+  std::string pattern = TempBase() + "/strata-test-XXXXXX";
+  if (mkdtemp(pattern.data()) == nullptr) std::abort();  // nothing sensible to test without it
+  path_ = pattern;
+}
+
+TempDir::~TempDir() {
+  std::error_code ec;
+  std::filesystem::remove_all(path_, ec);
+}
+
+NodeProcess::NodeProcess() = default;
+
+NodeProcess::~NodeProcess() {
+  if (running()) Kill().IgnoreError();
+  StopDrain();
+  if (!stderr_path_.empty()) unlink(stderr_path_.c_str());
+}
+
+std::string NodeProcess::stderr_text() const {
+  return stderr_path_.empty() ? "" : ReadWholeFile(stderr_path_);
+}
+
+absl::StatusOr<std::string> NodeProcess::Start(const std::vector<std::string>& flags,
+                                               absl::Duration startup_timeout) {
+  if (running()) return absl::FailedPreconditionError("node is already running");
+  StopDrain();
+  address_.clear();
+  exit_code_.reset();
+
+  std::vector<std::string> argv = {CacheNodeBinary()};
+  bool has_listen = false;
+  for (const std::string& flag : flags) {
+    has_listen |= flag.rfind("--listen", 0) == 0;
+    argv.push_back(flag);
+  }
+  if (!has_listen) {
+    argv.push_back("--listen");
+    argv.push_back("127.0.0.1:0");
+  }
+
+  if (!stderr_path_.empty()) unlink(stderr_path_.c_str());
+  std::string err_path = TempBase() + "/strata-node-stderr-XXXXXX";
+  const int err_fd = mkostemp(err_path.data(), O_CLOEXEC);
+  if (err_fd < 0) return absl::InternalError(absl::StrCat("mkostemp: ", ErrnoText()));
+  stderr_path_ = err_path;
+  int out[2];
+  if (pipe2(out, O_CLOEXEC) != 0) {
+    close(err_fd);
+    return absl::InternalError(absl::StrCat("pipe: ", ErrnoText()));
+  }
+  const int devnull = open("/dev/null", O_RDONLY | O_CLOEXEC);
+  absl::StatusOr<pid_t> pid = Spawn(argv, devnull, out[1], err_fd);
+  close(devnull);
+  close(err_fd);
+  close(out[1]);
+  if (!pid.ok()) {
+    close(out[0]);
+    return pid.status();
+  }
+  pid_ = *pid;
+  stdout_fd_ = out[0];
+
+  // Read stdout line by line until the serving line, EOF (the node exited) or the deadline.
+  const absl::Time deadline = absl::Now() + startup_timeout;
+  std::string pending;
+  char buffer[4096];
+  while (true) {
+    pollfd p{stdout_fd_, POLLIN, 0};
+    const int r = poll(&p, 1, MillisUntil(deadline));
+    if (r < 0 && errno == EINTR) continue;
+    if (r == 0) {
+      Kill().IgnoreError();
+      return absl::DeadlineExceededError(absl::StrCat(
+          "strata-cachenode did not print its serving line within ",
+          absl::FormatDuration(startup_timeout), "; stderr: ", LastLine(stderr_text())));
+    }
+    const ssize_t n = read(stdout_fd_, buffer, sizeof(buffer));
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;  // EOF: the node is gone (or closed stdout, which is as bad)
+    pending.append(buffer, static_cast<size_t>(n));
+    size_t newline;
+    while ((newline = pending.find('\n')) != std::string::npos) {
+      const std::string line = pending.substr(0, newline);
+      pending.erase(0, newline + 1);
+      if (line.rfind(kServingPrefix, 0) == 0) {
+        address_ = line.substr(kServingPrefix.size());
+        const int fd = stdout_fd_;
+        drain_ = std::thread([fd] {
+          char sink[4096];
+          while (true) {
+            const ssize_t got = read(fd, sink, sizeof(sink));
+            if (got > 0 || (got < 0 && errno == EINTR)) continue;
+            return;
+          }
+        });
+        return address_;
+      }
+    }
+  }
+  absl::StatusOr<int> code = SignalAndWait(0, absl::Seconds(30));
+  if (!code.ok()) return code.status();
+  return absl::FailedPreconditionError(absl::StrCat("strata-cachenode exited with code ", *code,
+                                                    " before serving: ", LastLine(stderr_text())));
+}
+
+absl::StatusOr<int> NodeProcess::SignalAndWait(int signal, absl::Duration timeout) {
+  if (!running()) return absl::FailedPreconditionError("node is not running");
+  if (signal != 0) kill(pid_, signal);
+  absl::StatusOr<int> code = WaitForExit(pid_, timeout);
+  pid_ = -1;
+  StopDrain();
+  if (code.ok()) exit_code_ = *code;
+  return code;
+}
+
+absl::StatusOr<int> NodeProcess::Terminate(absl::Duration timeout) {
+  return SignalAndWait(SIGTERM, timeout);
+}
+
+absl::StatusOr<int> NodeProcess::Kill() { return SignalAndWait(SIGKILL, absl::Seconds(60)); }
+
+void NodeProcess::StopDrain() {
+  // Only called once the node has exited, so the drain thread sees EOF and returns.
+  if (drain_.joinable()) drain_.join();
+  if (stdout_fd_ >= 0) {
+    close(stdout_fd_);
+    stdout_fd_ = -1;
+  }
+}
+
+}  // namespace strata::tests

@@ -1,0 +1,98 @@
+// Process-level test support: runs the real strata-cachenode and strata binaries.
+//
+// NodeProcess starts a node with given flags (fork/exec), reads its stdout until the node prints
+// "strata-cachenode serving on HOST:PORT" (blocking reads with a bound, no sleeps) and hands back
+// the address; the node's stderr goes to a file the test can read. RunProcess runs any binary to
+// completion and captures its exit code, stdout and stderr. Children die with the test (their
+// parent death signal is SIGKILL), so a crashed test leaves no node behind. Not thread-safe; one
+// test thread drives each object.
+#pragma once
+
+#include <sys/types.h>
+
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+
+namespace strata::tests {
+
+// Paths of the binaries under test, fixed at build time by CMake.
+std::string CacheNodeBinary();
+std::string CliBinary();
+
+struct ProcessResult {
+  int exit_code = -1;  // the exit status, or 128 + signal number when killed by a signal
+  std::string stdout_text;
+  std::string stderr_text;
+};
+
+// Runs argv (argv[0] is the binary's path) until it exits. The process is killed, and
+// DeadlineExceeded returned, if it runs past `timeout`. Internal if it cannot be started.
+absl::StatusOr<ProcessResult> RunProcess(const std::vector<std::string>& argv,
+                                         absl::Duration timeout = absl::Seconds(120));
+
+// Runs the strata CLI with `args` (without the program name).
+absl::StatusOr<ProcessResult> RunCli(const std::vector<std::string>& args);
+
+// Lines of `text` without their newlines; a missing final newline still ends a line.
+std::vector<std::string> Lines(const std::string& text);
+
+// A fresh directory under $TEST_TMPDIR (or /tmp), removed with everything in it on destruction.
+class TempDir {
+ public:
+  TempDir();
+  ~TempDir();
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+
+  const std::string& path() const { return path_; }
+  std::string File(const std::string& name) const { return path_ + "/" + name; }
+
+ private:
+  std::string path_;
+};
+
+class NodeProcess {
+ public:
+  NodeProcess();
+  ~NodeProcess();  // SIGKILLs a node that is still running
+  NodeProcess(const NodeProcess&) = delete;
+  NodeProcess& operator=(const NodeProcess&) = delete;
+
+  // Starts strata-cachenode with `flags`, adding "--listen 127.0.0.1:0" unless a --listen is given.
+  // Returns "HOST:PORT" once the node serves. If the node exits first, returns FailedPrecondition
+  // with its last stderr line and records exit_code(); DeadlineExceeded (node killed) if it does
+  // neither within `startup_timeout`.
+  absl::StatusOr<std::string> Start(const std::vector<std::string>& flags,
+                                    absl::Duration startup_timeout = absl::Seconds(60));
+
+  // SIGTERM, then waits for the exit (killing it after `timeout`). Returns the exit code.
+  absl::StatusOr<int> Terminate(absl::Duration timeout = absl::Seconds(60));
+  // SIGKILL and wait. Returns 128 + SIGKILL.
+  absl::StatusOr<int> Kill();
+
+  bool running() const { return pid_ > 0; }
+  const std::string& address() const { return address_; }
+  // The exit code of the last run that ended, if any.
+  std::optional<int> exit_code() const { return exit_code_; }
+  // Everything the node wrote to stderr so far.
+  std::string stderr_text() const;
+
+ private:
+  absl::StatusOr<int> SignalAndWait(int signal, absl::Duration timeout);
+  void StopDrain();
+
+  pid_t pid_ = -1;
+  int stdout_fd_ = -1;
+  std::string stderr_path_;
+  std::string address_;
+  std::optional<int> exit_code_;
+  // Reads the node's stdout after the serving line, so a chatty node never blocks on a full pipe.
+  std::thread drain_;
+};
+
+}  // namespace strata::tests
