@@ -29,11 +29,18 @@ strata::v1::Tier ToProtoTier(TierKind kind) {
   return strata::v1::TIER_UNSPECIFIED;
 }
 
-// Reports one RPC's duration and code to the observer when it goes out of scope.
+// Counts one RPC as in flight until Done, and reports its duration and code to the observer.
 class CacheNodeService::RpcTimer {
  public:
-  RpcTimer(const CacheNodeService* service, std::string_view method)
-      : service_(service), method_(method), start_(service->clock_->Now()) {}
+  RpcTimer(CacheNodeService* service, std::string_view method)
+      : service_(service), method_(method), start_(service->clock_->Now()) {
+    absl::MutexLock lock(&service_->inflight_mu_);
+    ++service_->inflight_;
+  }
+  ~RpcTimer() {
+    absl::MutexLock lock(&service_->inflight_mu_);
+    --service_->inflight_;
+  }
   grpc::Status Done(grpc::Status status) {
     if (service_->observer_ != nullptr) {
       service_->observer_->OnRpcDone(method_, service_->clock_->Now() - start_,
@@ -43,7 +50,7 @@ class CacheNodeService::RpcTimer {
   }
 
  private:
-  const CacheNodeService* service_;
+  CacheNodeService* service_;
   std::string_view method_;
   absl::Time start_;
 };
@@ -52,6 +59,12 @@ CacheNodeService::CacheNodeService(TieredStore* store, NamespaceRegistry* namesp
                                    const CacheNodeServiceOptions& options, RpcObserver* observer,
                                    common::Clock* clock)
     : store_(store), namespaces_(namespaces), options_(options), observer_(observer), clock_(clock) {}
+
+bool CacheNodeService::WaitUntilIdle(absl::Duration timeout) {
+  absl::MutexLock lock(&inflight_mu_);
+  auto idle = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(inflight_mu_) { return inflight_ == 0; };
+  return inflight_mu_.AwaitWithTimeout(absl::Condition(&idle), timeout);
+}
 
 absl::StatusOr<std::vector<common::ChainHash>> CacheNodeService::ParseChain(
     common::NamespaceId ns, const google::protobuf::RepeatedPtrField<std::string>& hashes) const {

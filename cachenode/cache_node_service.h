@@ -16,6 +16,7 @@
 #include <string_view>
 
 #include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "cachenode/namespace_registry.h"
 #include "cachenode/tiered_store.h"
@@ -74,6 +75,10 @@ class CacheNodeService final : public strata::v1::CacheNode::Service {
                               const strata::v1::ListNamespacesRequest* request,
                               strata::v1::ListNamespacesResponse* response) override;
 
+  // Waits until no RPC is running or `timeout` passes; true when idle. Used on shutdown, so that a
+  // drain waits for in-flight RPCs only and not for idle client connections to go away.
+  bool WaitUntilIdle(absl::Duration timeout);
+
  private:
   class RpcTimer;
   absl::StatusOr<std::vector<common::ChainHash>> ParseChain(
@@ -89,6 +94,8 @@ class CacheNodeService final : public strata::v1::CacheNode::Service {
   const CacheNodeServiceOptions options_;
   RpcObserver* const observer_;
   common::Clock* const clock_;
+  absl::Mutex inflight_mu_;
+  int inflight_ ABSL_GUARDED_BY(inflight_mu_) = 0;
 };
 
 struct NodeServer {

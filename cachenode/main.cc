@@ -214,7 +214,12 @@ int Run() {
   std::cerr << "strata-cachenode: " << (sig == SIGTERM ? "SIGTERM" : "SIGINT")
             << ": draining (no new RPCs, flushing write-behind)\n";
   server->server->GetHealthCheckService()->SetServingStatus(false);
-  server->server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(10));
+  // In-flight RPCs get up to 10 s to finish. Shutdown is then immediate: gRPC's graceful shutdown
+  // would otherwise also wait (seconds) for idle client connections to go away.
+  if (!service.WaitUntilIdle(absl::Seconds(10))) {
+    std::cerr << "strata-cachenode: RPCs still running after 10 s; cancelling them\n";
+  }
+  server->server->Shutdown(std::chrono::system_clock::now());
   write_behind.Stop();
   if (absl::Status d = s->Drain(); !d.ok()) {
     std::cerr << "strata-cachenode: drain failed: " << d.message() << "\n";
