@@ -2,6 +2,7 @@
 # Strata's main job on embedded defaults: installs what it needs, builds, starts a cache node on
 # loopback with small tiers, writes and reads back a workload of prefix chains through HBM, DRAM and
 # SSD (verifying every byte), prints the node's tier statistics, and stops the node with SIGTERM.
+# Arguments go to `strata-bench workload` (e.g. --chains 16 --block-bytes 4MiB).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -32,10 +33,9 @@ done
 [ -n "$ADDR" ] || { echo "demo: node did not start" >&2; exit 1; }
 echo "demo: node serving on $ADDR (data in $DATA_DIR/node)"
 
+# Writes, reads back and verifies the workload, then prints the node's tier statistics.
 "$BIN/strata-bench" workload --node "$ADDR" "$@"
 
-echo
-"$BIN/strata" --node "$ADDR" stats
 kill -TERM "$NODE_PID"
 wait "$NODE_PID"
 echo "demo: node drained and exited 0"

@@ -1,0 +1,215 @@
+#include "bench/node_bench.h"
+
+#include <grpcpp/grpcpp.h>
+#include <malloc.h>
+
+#include <cstring>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "bench/process_stats.h"
+#include "cachenode/memory_backend.h"
+#include "cachenode/memory_tier.h"
+#include "cachenode/ssd_tier.h"
+#include "clients/cache_node_client.h"
+#include "common/block_hash.h"
+#include "common/namespace_id.h"
+#include "common/status_macros.h"
+
+namespace strata::bench {
+namespace {
+
+using cachenode::TierKind;
+
+// A real chain of `n` hashes: each block's hash covers its parent, as an engine's would.
+std::vector<common::ChainHash> MakeChain(common::NamespaceId ns, uint32_t n, uint32_t salt) {
+  std::vector<common::ChainHash> chain;
+  std::optional<common::ChainHash> parent;
+  std::vector<uint32_t> tokens(16);
+  for (uint32_t i = 0; i < n; ++i) {
+    for (size_t t = 0; t < tokens.size(); ++t) tokens[t] = salt * 1000003u + i * 16 + t;
+    chain.push_back(common::HashBlock(parent, ns, "", tokens));
+    parent = chain.back();
+  }
+  return chain;
+}
+
+absl::StatusOr<std::unique_ptr<clients::CacheNodeClient>> ConnectTo(const InProcessNode& node,
+                                                                    uint64_t chunk_bytes = 0) {
+  clients::ClientOptions options;
+  options.target = node.target();
+  if (chunk_bytes > 0) options.chunk_bytes = chunk_bytes;
+  return clients::CacheNodeClient::Connect(options);
+}
+
+absl::Status CheckPut(const absl::StatusOr<std::vector<clients::PutResult>>& results) {
+  if (!results.ok()) return results.status();
+  for (const clients::PutResult& r : *results) {
+    if (!r.status.ok()) return r.status;
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<InProcessNode>> InProcessNode::Start(
+    const InProcessNodeOptions& options) {
+  std::unique_ptr<InProcessNode> node(new InProcessNode());
+  cachenode::StoreTiers tiers;
+  if (options.dram_bytes > 0) {
+    // The binary's DRAM arena: a memfd (shared with co-located engines), pinned when a GPU works.
+    STRATA_ASSIGN_OR_RETURN(auto memory, cachenode::CreateHostMemory({options.dram_bytes, true,
+                                                                      true, "strata-bench-dram"}));
+    tiers.dram =
+        std::make_unique<cachenode::MemoryTier>(cachenode::MemoryTierOptions{}, std::move(memory));
+  }
+  if (options.ssd_bytes > 0) {
+    cachenode::SsdTierOptions ssd;
+    ssd.path = options.ssd_path;
+    ssd.capacity_bytes = options.ssd_bytes;
+    STRATA_ASSIGN_OR_RETURN(tiers.ssd, cachenode::SsdTier::Open(ssd));
+  }
+  STRATA_ASSIGN_OR_RETURN(node->store_, cachenode::TieredStore::Open({}, std::move(tiers)));
+  STRATA_ASSIGN_OR_RETURN(node->namespaces_,
+                          cachenode::NamespaceRegistry::Open("", {options.namespace_name}));
+  node->namespace_id_ = common::NamespaceIdOf(options.namespace_name);
+  node->service_ = std::make_unique<cachenode::CacheNodeService>(
+      node->store_.get(), node->namespaces_.get(), cachenode::CacheNodeServiceOptions{});
+  STRATA_ASSIGN_OR_RETURN(node->server_,
+                          cachenode::StartNodeServer("127.0.0.1:0", node->service_.get()));
+  cachenode::TieredStore* store = node->store_.get();
+  // Same loop and period as strata-cachenode's main().
+  node->write_behind_ = std::make_unique<common::PeriodicLoop>(
+      [store] { return store->FlushWriteBehind() > 0; }, absl::Milliseconds(20));
+  node->write_behind_->Start();
+  return node;
+}
+
+InProcessNode::~InProcessNode() {
+  if (server_.server != nullptr) {
+    server_.server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(5));
+  }
+  if (write_behind_ != nullptr) write_behind_->Stop();
+  server_.server.reset();
+  service_.reset();
+  store_.reset();
+}
+
+absl::StatusOr<GrpcChainResult> MeasureGrpcChain(uint64_t block_bytes, uint32_t chain_blocks,
+                                                 absl::Duration duration,
+                                                 const std::vector<uint64_t>& other_get_chunks) {
+  const uint64_t chain_bytes = block_bytes * chain_blocks;
+  // Twice the chain plus slack: a put replaces a block by writing the new copy before freeing the
+  // old, and nothing here should ever evict.
+  InProcessNodeOptions node_options;
+  node_options.dram_bytes = 2 * chain_bytes + (64ull << 20);
+  STRATA_ASSIGN_OR_RETURN(std::unique_ptr<InProcessNode> node, InProcessNode::Start(node_options));
+  STRATA_ASSIGN_OR_RETURN(std::unique_ptr<clients::CacheNodeClient> client, ConnectTo(*node));
+
+  const std::vector<common::ChainHash> chain = MakeChain(node->namespace_id(), chain_blocks, 1);
+  AlignedBuffer source(chain_bytes);
+  FillRandom(source.span(), 11);
+  std::vector<clients::PutBlock> blocks(chain_blocks);
+  for (uint32_t i = 0; i < chain_blocks; ++i) {
+    blocks[i].hash = chain[i];
+    blocks[i].payload = source.span().subspan(i * block_bytes, block_bytes);
+    blocks[i].chain_position = i;
+  }
+  STRATA_RETURN_IF_ERROR(CheckPut(client->Put(node->namespace_id(), blocks)));
+
+  GrpcChainResult result;
+  // The sink copies every chunk to where the caller wants the block, as an engine's KV buffer
+  // would receive it: the same end point as recv() into the TCP baseline's buffer.
+  AlignedBuffer sink(chain_bytes);
+  std::vector<uint64_t> filled(chain_blocks, 0);
+  uint32_t found = 0;
+  const auto on_header = [&](const strata::v1::GetBlockHeader& h) {
+    if (h.found() && h.index() < chain_blocks) {
+      ++found;
+      filled[h.index()] = 0;
+    }
+  };
+  const auto on_chunk = [&](uint32_t index, std::string_view chunk) {
+    if (index >= chain_blocks || filled[index] + chunk.size() > block_bytes) return;
+    std::memcpy(sink.data() + index * block_bytes + filled[index], chunk.data(), chunk.size());
+    filled[index] += chunk.size();
+  };
+  const auto measure_get = [&](clients::CacheNodeClient* reader) -> absl::StatusOr<Throughput> {
+    std::memset(sink.data(), 0, chain_bytes);
+    STRATA_ASSIGN_OR_RETURN(Throughput t, RunFor(duration, [&]() -> absl::StatusOr<uint64_t> {
+                              found = 0;
+                              STRATA_RETURN_IF_ERROR(reader->GetInto(node->namespace_id(), chain,
+                                                                     true, on_header, on_chunk));
+                              if (found != chain_blocks) {
+                                return absl::InternalError(absl::StrCat(
+                                    "grpc get: ", found, " of ", chain_blocks, " blocks found"));
+                              }
+                              return chain_bytes;
+                            }));
+    if (std::memcmp(sink.data(), source.data(), chain_bytes) != 0) {
+      return absl::DataLossError("grpc get: bytes read back differ from bytes written");
+    }
+    return t;
+  };
+  STRATA_ASSIGN_OR_RETURN(result.get, measure_get(client.get()));
+  for (uint64_t chunk : other_get_chunks) {
+    STRATA_ASSIGN_OR_RETURN(std::unique_ptr<clients::CacheNodeClient> reader,
+                            ConnectTo(*node, chunk));
+    STRATA_ASSIGN_OR_RETURN(Throughput t, measure_get(reader.get()));
+    result.get_by_chunk.emplace_back(chunk, t);
+  }
+  STRATA_ASSIGN_OR_RETURN(
+      result.put, RunFor(duration, [&]() -> absl::StatusOr<uint64_t> {
+        STRATA_RETURN_IF_ERROR(CheckPut(client->Put(node->namespace_id(), blocks)));
+        return chain_bytes;
+      }));
+  return result;
+}
+
+absl::StatusOr<ResidentResult> MeasureResidentNode(uint64_t dram_bytes, uint64_t block_bytes,
+                                                   const std::string& ssd_path) {
+  InProcessNodeOptions node_options;
+  node_options.dram_bytes = dram_bytes;
+  node_options.ssd_bytes = 4 * dram_bytes;
+  node_options.ssd_path = ssd_path;
+  STRATA_ASSIGN_OR_RETURN(std::unique_ptr<InProcessNode> node, InProcessNode::Start(node_options));
+  STRATA_ASSIGN_OR_RETURN(std::unique_ptr<clients::CacheNodeClient> client, ConnectTo(*node));
+
+  // One payload for every block: the client's own memory stays one block, so the figure is the
+  // node's. (Distinct keys are what fill the tier; equal bytes do not matter to any tier.)
+  AlignedBuffer payload(block_bytes);
+  FillRandom(payload.span(), 21);
+  constexpr uint32_t kBlocksPerPut = 32;  // one chain per call, as engines offload
+  const uint64_t goal = dram_bytes + dram_bytes / 8;
+  ResidentResult r;
+  r.dram_bytes = dram_bytes;
+  for (uint32_t chain_index = 0; r.put_bytes < goal; ++chain_index) {
+    const std::vector<common::ChainHash> chain =
+        MakeChain(node->namespace_id(), kBlocksPerPut, 100 + chain_index);
+    std::vector<clients::PutBlock> blocks(kBlocksPerPut);
+    for (uint32_t i = 0; i < kBlocksPerPut; ++i) {
+      blocks[i].hash = chain[i];
+      blocks[i].payload = payload.span();
+      blocks[i].chain_position = i;
+    }
+    STRATA_RETURN_IF_ERROR(CheckPut(client->Put(node->namespace_id(), blocks)));
+    r.put_bytes += kBlocksPerPut * block_bytes;
+  }
+  STRATA_RETURN_IF_ERROR(node->store()->Drain());
+  const cachenode::StoreStats stats = node->store()->Stats();
+  for (const auto& t : stats.tiers) {
+    if (t.kind == TierKind::kDram) r.dram_blocks = t.usage.blocks;
+  }
+  STRATA_ASSIGN_OR_RETURN(MemoryCounters memory, ReadMemoryCounters());
+  r.rss_bytes = memory.rss_bytes;
+  r.peak_rss_bytes = memory.peak_rss_bytes;
+  r.rss_anon_bytes = memory.rss_anon_bytes;
+  r.rss_shmem_bytes = memory.rss_shmem_bytes;
+  // A what-if, not part of the figure: freed heap pages the allocator had kept go back to the OS.
+  malloc_trim(0);
+  STRATA_ASSIGN_OR_RETURN(MemoryCounters trimmed, ReadMemoryCounters());
+  r.rss_after_trim_bytes = trimmed.rss_bytes;
+  return r;
+}
+
+}  // namespace strata::bench

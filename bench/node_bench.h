@@ -1,0 +1,88 @@
+// The cases of `strata-bench tiers` that run a whole cache node in this process: the real
+// TieredStore, CacheNodeService and gRPC server on 127.0.0.1 (an ephemeral port), driven by the
+// real CacheNodeClient over loopback TCP. Only the process boundary is missing; every byte still
+// crosses a socket, gRPC framing and protobuf, as between a remote client and a node.
+//
+// Not thread-safe: one measurement at a time.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "bench/throughput.h"
+#include "cachenode/cache_node_service.h"
+#include "cachenode/namespace_registry.h"
+#include "cachenode/tiered_store.h"
+#include "common/periodic_loop.h"
+
+namespace strata::bench {
+
+struct InProcessNodeOptions {
+  uint64_t dram_bytes = 0;  // DRAM tier (memfd arena, as the binary maps it); 0: none
+  uint64_t ssd_bytes = 0;   // SSD tier capacity; 0: none
+  std::string ssd_path;     // RocksDB directory when ssd_bytes > 0
+  std::string namespace_name = "bench";
+};
+
+// A node wired like strata-cachenode's main(): tiers -> store -> service -> server, plus the
+// write-behind loop (20 ms idle period, as the binary).
+class InProcessNode {
+ public:
+  static absl::StatusOr<std::unique_ptr<InProcessNode>> Start(const InProcessNodeOptions& options);
+  // Stops serving, then the write-behind loop, then closes the store.
+  ~InProcessNode();
+
+  std::string target() const { return "127.0.0.1:" + std::to_string(server_.port); }
+  common::NamespaceId namespace_id() const { return namespace_id_; }
+  cachenode::TieredStore* store() { return store_.get(); }
+
+ private:
+  InProcessNode() = default;
+
+  common::NamespaceId namespace_id_ = 0;
+  std::unique_ptr<cachenode::TieredStore> store_;
+  std::unique_ptr<cachenode::NamespaceRegistry> namespaces_;
+  std::unique_ptr<cachenode::CacheNodeService> service_;
+  cachenode::NodeServer server_;
+  std::unique_ptr<common::PeriodicLoop> write_behind_;
+};
+
+struct GrpcChainResult {
+  Throughput get;  // GetInto of the whole chain per call, bytes copied into the caller's buffers
+  Throughput put;  // Put of the whole chain per call (client-streamed chunks)
+  // The same Get with other payload chunk sizes (ClientOptions::chunk_bytes), in the order asked.
+  std::vector<std::pair<uint64_t, Throughput>> get_by_chunk;
+};
+
+// Stores one chain of `chain_blocks` blocks in a DRAM-only node large enough for it, then measures
+// chain reads and chain writes for `duration` each with the client's default chunk size, then chain
+// reads once per size in `other_get_chunks`.
+absl::StatusOr<GrpcChainResult> MeasureGrpcChain(uint64_t block_bytes, uint32_t chain_blocks,
+                                                 absl::Duration duration,
+                                                 const std::vector<uint64_t>& other_get_chunks);
+
+struct ResidentResult {
+  uint64_t dram_bytes = 0;
+  uint64_t rss_bytes = 0;        // VmRSS with the DRAM tier full and write-behind drained
+  uint64_t peak_rss_bytes = 0;   // VmHWM over the whole process so far
+  uint64_t rss_anon_bytes = 0;   // private part (heaps: RocksDB memtables, gRPC buffers, ...)
+  uint64_t rss_shmem_bytes = 0;  // shared part (the memfd DRAM arena)
+  // VmRSS once more after malloc_trim(0): how much of the private part is memory glibc holds free.
+  uint64_t rss_after_trim_bytes = 0;
+  uint64_t dram_blocks = 0;
+  uint64_t put_bytes = 0;
+};
+
+// Starts a node with a `dram_bytes` DRAM tier and an SSD tier under `ssd_path`, fills it over gRPC
+// until the DRAM tier has been overrun by 1/8 (so it is full and has demoted), drains write-behind,
+// and reads this process's resident memory. Run it before anything else allocates: the figure is
+// the whole process (the client included), an upper bound for a node process.
+absl::StatusOr<ResidentResult> MeasureResidentNode(uint64_t dram_bytes, uint64_t block_bytes,
+                                                   const std::string& ssd_path);
+
+}  // namespace strata::bench
