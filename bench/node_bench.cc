@@ -54,45 +54,18 @@ absl::Status CheckPut(const absl::StatusOr<std::vector<clients::PutResult>>& res
 
 absl::StatusOr<std::unique_ptr<InProcessNode>> InProcessNode::Start(
     const InProcessNodeOptions& options) {
+  // The binary's own wiring (cachenode::Node), on an ephemeral loopback port.
+  cachenode::NodeOptions node_options;
+  node_options.listen = "127.0.0.1:0";
+  node_options.dram_bytes = options.dram_bytes;
+  node_options.ssd.capacity_bytes = options.ssd_bytes;
+  node_options.ssd.path = options.ssd_path;
+  node_options.namespaces = {options.namespace_name};
   std::unique_ptr<InProcessNode> node(new InProcessNode());
-  cachenode::StoreTiers tiers;
-  if (options.dram_bytes > 0) {
-    // The binary's DRAM arena: a memfd (shared with co-located engines), pinned when a GPU works.
-    STRATA_ASSIGN_OR_RETURN(auto memory, cachenode::CreateHostMemory({options.dram_bytes, true,
-                                                                      true, "strata-bench-dram"}));
-    tiers.dram =
-        std::make_unique<cachenode::MemoryTier>(cachenode::MemoryTierOptions{}, std::move(memory));
-  }
-  if (options.ssd_bytes > 0) {
-    cachenode::SsdTierOptions ssd;
-    ssd.path = options.ssd_path;
-    ssd.capacity_bytes = options.ssd_bytes;
-    STRATA_ASSIGN_OR_RETURN(tiers.ssd, cachenode::SsdTier::Open(ssd));
-  }
-  STRATA_ASSIGN_OR_RETURN(node->store_, cachenode::TieredStore::Open({}, std::move(tiers)));
-  STRATA_ASSIGN_OR_RETURN(node->namespaces_,
-                          cachenode::NamespaceRegistry::Open("", {options.namespace_name}));
+  STRATA_ASSIGN_OR_RETURN(node->node_, cachenode::Node::Create(node_options));
+  STRATA_RETURN_IF_ERROR(node->node_->Serve());
   node->namespace_id_ = common::NamespaceIdOf(options.namespace_name);
-  node->service_ = std::make_unique<cachenode::CacheNodeService>(
-      node->store_.get(), node->namespaces_.get(), cachenode::CacheNodeServiceOptions{});
-  STRATA_ASSIGN_OR_RETURN(node->server_,
-                          cachenode::StartNodeServer("127.0.0.1:0", node->service_.get()));
-  cachenode::TieredStore* store = node->store_.get();
-  // Same loop and period as strata-cachenode's main().
-  node->write_behind_ = std::make_unique<common::PeriodicLoop>(
-      [store] { return store->FlushWriteBehind() > 0; }, absl::Milliseconds(20));
-  node->write_behind_->Start();
   return node;
-}
-
-InProcessNode::~InProcessNode() {
-  if (server_.server != nullptr) {
-    server_.server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(5));
-  }
-  if (write_behind_ != nullptr) write_behind_->Stop();
-  server_.server.reset();
-  service_.reset();
-  store_.reset();
 }
 
 absl::StatusOr<GrpcChainResult> MeasureGrpcChain(uint64_t block_bytes, uint32_t chain_blocks,

@@ -15,10 +15,7 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "bench/throughput.h"
-#include "cachenode/cache_node_service.h"
-#include "cachenode/namespace_registry.h"
-#include "cachenode/tiered_store.h"
-#include "common/periodic_loop.h"
+#include "cachenode/node.h"
 
 namespace strata::bench {
 
@@ -29,27 +26,21 @@ struct InProcessNodeOptions {
   std::string namespace_name = "bench";
 };
 
-// A node wired like strata-cachenode's main(): tiers -> store -> service -> server, plus the
-// write-behind loop (20 ms idle period, as the binary).
+// A node wired exactly like strata-cachenode (cachenode::Node), serving on 127.0.0.1 (an ephemeral
+// port); destroying it drains it like SIGTERM does.
 class InProcessNode {
  public:
   static absl::StatusOr<std::unique_ptr<InProcessNode>> Start(const InProcessNodeOptions& options);
-  // Stops serving, then the write-behind loop, then closes the store.
-  ~InProcessNode();
 
-  std::string target() const { return "127.0.0.1:" + std::to_string(server_.port); }
+  std::string target() const { return node_->address(); }
   common::NamespaceId namespace_id() const { return namespace_id_; }
-  cachenode::TieredStore* store() { return store_.get(); }
+  cachenode::TieredStore* store() { return node_->store(); }
 
  private:
   InProcessNode() = default;
 
   common::NamespaceId namespace_id_ = 0;
-  std::unique_ptr<cachenode::TieredStore> store_;
-  std::unique_ptr<cachenode::NamespaceRegistry> namespaces_;
-  std::unique_ptr<cachenode::CacheNodeService> service_;
-  cachenode::NodeServer server_;
-  std::unique_ptr<common::PeriodicLoop> write_behind_;
+  std::unique_ptr<cachenode::Node> node_;
 };
 
 struct GrpcChainResult {

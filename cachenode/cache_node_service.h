@@ -15,6 +15,8 @@
 #include <string>
 #include <string_view>
 
+#include <grpcpp/server.h>
+
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
@@ -22,10 +24,6 @@
 #include "cachenode/tiered_store.h"
 #include "common/clock.h"
 #include "strata/v1/cachenode.grpc.pb.h"
-
-namespace grpc {
-class Server;
-}
 
 namespace strata::cachenode {
 

@@ -303,6 +303,11 @@ absl::StatusOr<std::unique_ptr<SsdTier>> SsdTier::Open(const SsdTierOptions& opt
   impl->write_options.disableWAL = true;  // payloads would be written twice; Flush() is durability
   impl->read_options.readahead_size = 0;  // random multi-MB reads: readahead would only waste I/O
   impl->read_options.adaptive_readahead = false;
+  // Payload reads skip RocksDB's CRC32c: the store verifies every payload's xxh3 anyway (a mismatch
+  // is a miss, never data), and Debian's portable RocksDB build computes CRC32c in software at about
+  // 1 GB/s, which measured as the largest cost of an SSD hit (bench/RESULTS.md). Metadata scans keep
+  // their checksums (they use default ReadOptions).
+  impl->read_options.verify_checksums = false;
 
   rocksdb::Status s = impl->OpenDb(options.use_direct_io);
   if (!s.ok() && options.use_direct_io && !FilesystemAllowsDirectIo(options.path)) {

@@ -1,0 +1,156 @@
+#include "cachenode/node.h"
+
+#include <grpcpp/grpcpp.h>
+#include <grpcpp/health_check_service_interface.h>
+
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+
+#include "absl/strings/str_cat.h"
+#include "cachenode/memory_backend.h"
+#include "cachenode/memory_tier.h"
+#include "common/byte_size.h"
+#include "common/status_macros.h"
+
+namespace strata::cachenode {
+namespace {
+
+// The data dir must exist and take writes before anything else starts.
+absl::Status PrepareDataDir(const std::string& dir) {
+  std::error_code ec;
+  std::filesystem::create_directories(dir, ec);
+  if (ec) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("data dir ", dir, " cannot be created: ", ec.message()));
+  }
+  const std::string probe = (std::filesystem::path(dir) / ".write-probe").string();
+  {
+    std::ofstream out(probe);
+    out << "ok";
+    if (!out.good()) {
+      return absl::FailedPreconditionError(absl::StrCat("data dir ", dir, " is not writable"));
+    }
+  }
+  std::filesystem::remove(probe, ec);
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::unique_ptr<Tier>> MakeHbmTier(uint64_t bytes) {
+  auto gpu = CreateGpuMemory(bytes);
+  if (gpu.ok()) {
+    auto tier = std::make_unique<MemoryTier>(MemoryTierOptions{TierKind::kHbm, "hbm", false},
+                                             std::move(*gpu));
+    std::cerr << "strata-cachenode: hbm: " << tier->DescribeMemory() << "\n";
+    return std::unique_ptr<Tier>(std::move(tier));
+  }
+  std::cerr << "strata-cachenode: hbm(emulated): no usable GPU (" << gpu.status().message()
+            << "); the HBM tier runs on host memory and is reported as hbm(emulated)\n";
+  STRATA_ASSIGN_OR_RETURN(auto host, CreateHostMemory({bytes, /*shared_memfd=*/false,
+                                                       /*pin_for_gpu=*/false, "strata-hbm"}));
+  return std::unique_ptr<Tier>(std::make_unique<MemoryTier>(
+      MemoryTierOptions{TierKind::kHbm, "hbm(emulated)", true}, std::move(host)));
+}
+
+absl::Status Annotate(const absl::Status& s, std::string_view what) {
+  return absl::Status(s.code(), absl::StrCat(absl::string_view(what.data(), what.size()), ": ",
+                                             s.message()));
+}
+
+}  // namespace
+
+absl::Status NodeOptions::Validate() const {
+  if (listen.empty()) return absl::InvalidArgumentError("listen address is empty");
+  if (hbm_bytes + dram_bytes + ssd.capacity_bytes == 0) {
+    return absl::InvalidArgumentError("every tier is 0 bytes: give DRAM or SSD bytes");
+  }
+  if (ssd.capacity_bytes > 0 && data_dir.empty() && ssd.path.empty()) {
+    return absl::InvalidArgumentError("an SSD tier needs a data dir");
+  }
+  return store.Validate();
+}
+
+absl::StatusOr<std::unique_ptr<Node>> Node::Create(const NodeOptions& options) {
+  STRATA_RETURN_IF_ERROR(options.Validate());
+  std::unique_ptr<Node> node(new Node(options));
+  NodeOptions& o = node->options_;
+  if (!o.data_dir.empty()) {
+    STRATA_RETURN_IF_ERROR(PrepareDataDir(o.data_dir));
+    if (o.ssd.path.empty()) o.ssd.path = (std::filesystem::path(o.data_dir) / "ssd").string();
+  }
+  StoreTiers tiers;
+  if (o.hbm_bytes > 0) {
+    auto hbm = MakeHbmTier(o.hbm_bytes);
+    if (!hbm.ok()) return Annotate(hbm.status(), "hbm");
+    tiers.hbm = std::move(*hbm);
+  }
+  if (o.dram_bytes > 0) {
+    // A memfd so co-located engines can map the arena; pinned for DMA when a GPU is usable.
+    auto dram = CreateHostMemory({o.dram_bytes, true, true, "strata-dram"});
+    if (!dram.ok()) return Annotate(dram.status(), "dram");
+    auto tier = std::make_unique<MemoryTier>(MemoryTierOptions{}, std::move(*dram));
+    std::cerr << "strata-cachenode: dram: " << tier->DescribeMemory() << "\n";
+    tiers.dram = std::move(tier);
+  }
+  if (o.ssd.capacity_bytes > 0) {
+    auto ssd = SsdTier::Open(o.ssd);
+    if (!ssd.ok()) return ssd.status();
+    std::cerr << "strata-cachenode: ssd: " << o.ssd.path << ", "
+              << common::FormatByteSize(o.ssd.capacity_bytes)
+              << ((*ssd)->direct_io() ? ", direct I/O" : ", buffered I/O") << "\n";
+    tiers.ssd = std::move(*ssd);
+  }
+  STRATA_ASSIGN_OR_RETURN(node->store_, TieredStore::Open(o.store, std::move(tiers)));
+  const std::string ns_file =
+      o.data_dir.empty() ? "" : (std::filesystem::path(o.data_dir) / "namespaces").string();
+  auto namespaces = NamespaceRegistry::Open(ns_file, o.namespaces);
+  if (!namespaces.ok()) return Annotate(namespaces.status(), "namespaces");
+  node->namespaces_ = std::move(*namespaces);
+  std::cerr << "strata-cachenode: recovered " << node->store_->Stats().blocks
+            << " blocks from the SSD tier\n";
+  return node;
+}
+
+absl::Status Node::Serve(RpcObserver* observer) {
+  if (service_ != nullptr) return absl::FailedPreconditionError("node already serving");
+  service_ = std::make_unique<CacheNodeService>(store_.get(), namespaces_.get(), options_.service,
+                                                observer);
+  STRATA_ASSIGN_OR_RETURN(server_, StartNodeServer(options_.listen, service_.get()));
+  TieredStore* store = store_.get();
+  write_behind_ = std::make_unique<common::PeriodicLoop>(
+      [store] { return store->FlushWriteBehind() > 0; }, options_.write_behind_idle);
+  write_behind_->Start();
+  return absl::OkStatus();
+}
+
+std::string Node::address() const {
+  const std::string host = options_.listen.substr(0, options_.listen.rfind(':'));
+  return absl::StrCat(host, ":", server_.port);
+}
+
+absl::Status Node::Shutdown(absl::Duration grace) {
+  if (server_.server != nullptr) {
+    server_.server->GetHealthCheckService()->SetServingStatus(false);
+    // In-flight RPCs get `grace` to finish. Shutdown is then immediate: gRPC's graceful shutdown
+    // would otherwise also wait (seconds) for idle client connections to go away.
+    if (!service_->WaitUntilIdle(grace)) {
+      std::cerr << "strata-cachenode: RPCs still running after " << absl::FormatDuration(grace)
+                << "; cancelling them\n";
+    }
+    server_.server->Shutdown(std::chrono::system_clock::now());
+    server_.server.reset();
+  }
+  if (write_behind_ != nullptr) {
+    write_behind_->Stop();
+    write_behind_.reset();
+  }
+  return store_ != nullptr ? store_->Drain() : absl::OkStatus();
+}
+
+Node::~Node() {
+  if (absl::Status s = Shutdown(); !s.ok()) {
+    std::cerr << "strata-cachenode: drain failed: " << s.message() << "\n";
+  }
+}
+
+}  // namespace strata::cachenode

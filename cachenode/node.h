@@ -1,0 +1,74 @@
+// Node: one whole cache node wired together (tiers -> TieredStore -> CacheNodeService -> gRPC server,
+// plus the write-behind loop), so the binary and in-process users (benchmarks, tests) run the very
+// same wiring.
+//
+// Start-up is two steps: Create() prepares the data dir and builds the tiers and store (an HBM tier
+// without a usable GPU becomes hbm(emulated), logged on stderr); Serve() starts the RPC server and
+// the write-behind loop. Between them the caller can attach things that need the store (the
+// metrics exporter). Shutdown() drains. Not thread-safe itself; the store and service are.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "cachenode/cache_node_service.h"
+#include "cachenode/namespace_registry.h"
+#include "cachenode/ssd_tier.h"
+#include "cachenode/tiered_store.h"
+#include "common/periodic_loop.h"
+
+namespace strata::cachenode {
+
+struct NodeOptions {
+  std::string listen = "127.0.0.1:7070";  // HOST:PORT; port 0 picks a free one
+  // Holds the SSD tier (DIR/ssd) and the namespace list. Empty: no SSD tier, nothing persisted.
+  std::string data_dir;
+  uint64_t hbm_bytes = 0;            // 0: no HBM tier
+  uint64_t dram_bytes = 1ull << 30;  // 0: no DRAM tier
+  SsdTierOptions ssd;                // capacity_bytes 0: no SSD tier; path defaults to DIR/ssd
+  TieredStoreOptions store;
+  CacheNodeServiceOptions service;
+  std::vector<std::string> namespaces = {"default"};
+  // Write-behind runs again at once while it finds work, else after this idle period: bounds how
+  // long a fresh block waits for its SSD copy.
+  absl::Duration write_behind_idle = absl::Milliseconds(20);
+
+  // InvalidArgument naming the bad field.
+  absl::Status Validate() const;
+};
+
+class Node {
+ public:
+  // Validates options, prepares the data dir (FailedPrecondition when it cannot be written), builds
+  // the tiers and the store (rebuilding the index from SSD) and the namespace registry.
+  static absl::StatusOr<std::unique_ptr<Node>> Create(const NodeOptions& options);
+  ~Node();  // Shutdown() when still serving.
+
+  // Starts the gRPC server and write-behind. `observer` (may be null) must outlive the node.
+  // Unavailable when the address cannot be bound.
+  absl::Status Serve(RpcObserver* observer = nullptr);
+
+  // Drains: health turns NOT_SERVING, in-flight RPCs get up to `grace` to finish, the server stops,
+  // pending blocks are written to SSD and flushed. Safe to call more than once.
+  absl::Status Shutdown(absl::Duration grace = absl::Seconds(10));
+
+  int port() const { return server_.port; }
+  std::string address() const;  // "HOST:PORT" with the bound port
+  TieredStore* store() const { return store_.get(); }
+  const NodeOptions& options() const { return options_; }
+
+ private:
+  explicit Node(NodeOptions options) : options_(std::move(options)) {}
+
+  NodeOptions options_;
+  std::unique_ptr<TieredStore> store_;
+  std::unique_ptr<NamespaceRegistry> namespaces_;
+  std::unique_ptr<CacheNodeService> service_;
+  NodeServer server_;
+  std::unique_ptr<common::PeriodicLoop> write_behind_;
+};
+
+}  // namespace strata::cachenode
