@@ -1,9 +1,9 @@
 #include "bench/node_bench.h"
 
 #include <grpcpp/grpcpp.h>
-#include <malloc.h>
 
 #include <cstring>
+#include <filesystem>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
@@ -15,6 +15,7 @@
 #include "common/block_hash.h"
 #include "common/namespace_id.h"
 #include "common/status_macros.h"
+#include "tests/node_process.h"
 
 namespace strata::bench {
 namespace {
@@ -140,48 +141,64 @@ absl::StatusOr<GrpcChainResult> MeasureGrpcChain(uint64_t block_bytes, uint32_t 
 }
 
 absl::StatusOr<ResidentResult> MeasureResidentNode(uint64_t dram_bytes, uint64_t block_bytes,
-                                                   const std::string& ssd_path) {
-  InProcessNodeOptions node_options;
-  node_options.dram_bytes = dram_bytes;
-  node_options.ssd_bytes = 4 * dram_bytes;
-  node_options.ssd_path = ssd_path;
-  STRATA_ASSIGN_OR_RETURN(std::unique_ptr<InProcessNode> node, InProcessNode::Start(node_options));
-  STRATA_ASSIGN_OR_RETURN(std::unique_ptr<clients::CacheNodeClient> client, ConnectTo(*node));
+                                                   const std::string& data_dir) {
+  // A real strata-cachenode process (the binary beside this one), so the figure is a node's own
+  // resident memory: no client, no benchmark buffers.
+  std::error_code ec;
+  const std::filesystem::path self = std::filesystem::read_symlink("/proc/self/exe", ec);
+  const std::string binary = (self.parent_path() / "strata-cachenode").string();
+  if (ec || !std::filesystem::exists(binary)) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("cannot find strata-cachenode beside strata-bench (", binary, ")"));
+  }
+  tests::NodeProcess node(binary);
+  STRATA_ASSIGN_OR_RETURN(
+      std::string address,
+      node.Start({"--data-dir", data_dir, "--dram-bytes", absl::StrCat(dram_bytes),
+                  "--ssd-bytes", absl::StrCat(4 * dram_bytes), "--namespaces", "bench"}));
+  clients::ClientOptions options;
+  options.target = address;
+  STRATA_ASSIGN_OR_RETURN(std::unique_ptr<clients::CacheNodeClient> client,
+                          clients::CacheNodeClient::Connect(options));
+  const common::NamespaceId ns = common::NamespaceIdOf("bench");
 
-  // One payload for every block: the client's own memory stays one block, so the figure is the
-  // node's. (Distinct keys are what fill the tier; equal bytes do not matter to any tier.)
+  // One payload for every block: distinct keys are what fill the tier.
   AlignedBuffer payload(block_bytes);
   FillRandom(payload.span(), 21);
   constexpr uint32_t kBlocksPerPut = 32;  // one chain per call, as engines offload
+  // Overrun the DRAM tier by 1/8 so it is full and has evicted.
   const uint64_t goal = dram_bytes + dram_bytes / 8;
   ResidentResult r;
   r.dram_bytes = dram_bytes;
   for (uint32_t chain_index = 0; r.put_bytes < goal; ++chain_index) {
-    const std::vector<common::ChainHash> chain =
-        MakeChain(node->namespace_id(), kBlocksPerPut, 100 + chain_index);
+    const std::vector<common::ChainHash> chain = MakeChain(ns, kBlocksPerPut, 100 + chain_index);
     std::vector<clients::PutBlock> blocks(kBlocksPerPut);
     for (uint32_t i = 0; i < kBlocksPerPut; ++i) {
       blocks[i].hash = chain[i];
       blocks[i].payload = payload.span();
       blocks[i].chain_position = i;
     }
-    STRATA_RETURN_IF_ERROR(CheckPut(client->Put(node->namespace_id(), blocks)));
+    STRATA_RETURN_IF_ERROR(CheckPut(client->Put(ns, blocks)));
     r.put_bytes += kBlocksPerPut * block_bytes;
   }
-  STRATA_RETURN_IF_ERROR(node->store()->Drain());
-  const cachenode::StoreStats stats = node->store()->Stats();
-  for (const auto& t : stats.tiers) {
-    if (t.kind == TierKind::kDram) r.dram_blocks = t.usage.blocks;
+  // Let write-behind finish, so its batch buffers are counted at their steady state.
+  for (int i = 0; i < 600; ++i) {
+    STRATA_ASSIGN_OR_RETURN(strata::v1::StatsResponse stats, client->Stats());
+    for (const auto& t : stats.tiers()) {
+      if (t.tier() == strata::v1::TIER_DRAM) r.dram_blocks = t.blocks();
+    }
+    if (stats.write_behind_pending() == 0) break;
+    absl::SleepFor(absl::Milliseconds(50));  // a benchmark waiting on a background job, not a test
   }
-  STRATA_ASSIGN_OR_RETURN(MemoryCounters memory, ReadMemoryCounters());
+  STRATA_ASSIGN_OR_RETURN(MemoryCounters memory, ReadMemoryCounters(node.pid()));
   r.rss_bytes = memory.rss_bytes;
   r.peak_rss_bytes = memory.peak_rss_bytes;
   r.rss_anon_bytes = memory.rss_anon_bytes;
   r.rss_shmem_bytes = memory.rss_shmem_bytes;
-  // A what-if, not part of the figure: freed heap pages the allocator had kept go back to the OS.
-  malloc_trim(0);
-  STRATA_ASSIGN_OR_RETURN(MemoryCounters trimmed, ReadMemoryCounters());
-  r.rss_after_trim_bytes = trimmed.rss_bytes;
+  STRATA_ASSIGN_OR_RETURN(int exit_code, node.Terminate());
+  if (exit_code != 0) {
+    return absl::InternalError(absl::StrCat("strata-cachenode exited ", exit_code));
+  }
   return r;
 }
 

@@ -59,21 +59,18 @@ absl::StatusOr<GrpcChainResult> MeasureGrpcChain(uint64_t block_bytes, uint32_t 
 
 struct ResidentResult {
   uint64_t dram_bytes = 0;
-  uint64_t rss_bytes = 0;        // VmRSS with the DRAM tier full and write-behind drained
-  uint64_t peak_rss_bytes = 0;   // VmHWM over the whole process so far
+  uint64_t rss_bytes = 0;        // VmRSS of the node with its DRAM tier full, write-behind drained
+  uint64_t peak_rss_bytes = 0;   // VmHWM of the node process
   uint64_t rss_anon_bytes = 0;   // private part (heaps: RocksDB memtables, gRPC buffers, ...)
   uint64_t rss_shmem_bytes = 0;  // shared part (the memfd DRAM arena)
-  // VmRSS once more after malloc_trim(0): how much of the private part is memory glibc holds free.
-  uint64_t rss_after_trim_bytes = 0;
   uint64_t dram_blocks = 0;
   uint64_t put_bytes = 0;
 };
 
-// Starts a node with a `dram_bytes` DRAM tier and an SSD tier under `ssd_path`, fills it over gRPC
-// until the DRAM tier has been overrun by 1/8 (so it is full and has demoted), drains write-behind,
-// and reads this process's resident memory. Run it before anything else allocates: the figure is
-// the whole process (the client included), an upper bound for a node process.
+// Starts a real strata-cachenode process (the binary beside strata-bench) with a `dram_bytes` DRAM
+// tier and an SSD tier under `data_dir`, fills it over gRPC until the DRAM tier has been overrun by
+// 1/8, waits for write-behind to drain, and reads the node process's resident memory.
 absl::StatusOr<ResidentResult> MeasureResidentNode(uint64_t dram_bytes, uint64_t block_bytes,
-                                                   const std::string& ssd_path);
+                                                   const std::string& data_dir);
 
 }  // namespace strata::bench

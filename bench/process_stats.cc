@@ -64,8 +64,10 @@ absl::StatusOr<IoCounters> ReadIoCounters() {
   return ParseProcIo(*text);
 }
 
-absl::StatusOr<MemoryCounters> ReadMemoryCounters() {
-  absl::StatusOr<std::string> text = ReadWholeFile("/proc/self/status");
+absl::StatusOr<MemoryCounters> ReadMemoryCounters(int pid) {
+  absl::StatusOr<std::string> text =
+      ReadWholeFile(pid == 0 ? std::string("/proc/self/status").c_str()
+                             : absl::StrCat("/proc/", pid, "/status").c_str());
   if (!text.ok()) return text.status();
   return ParseProcStatus(*text);
 }

@@ -41,8 +41,8 @@ absl::StatusOr<MemoryCounters> ParseProcStatus(std::string_view text);
 // without task I/O accounting).
 absl::StatusOr<IoCounters> ReadIoCounters();
 
-// Reads and parses /proc/self/status.
-absl::StatusOr<MemoryCounters> ReadMemoryCounters();
+// Reads and parses /proc/self/status, or /proc/<pid>/status for another process.
+absl::StatusOr<MemoryCounters> ReadMemoryCounters(int pid = 0);
 
 // (after - before) / payload_bytes; 0 when payload_bytes is 0.
 double Amplification(uint64_t before, uint64_t after, uint64_t payload_bytes);

@@ -357,8 +357,7 @@ absl::StatusOr<std::vector<Row>> RunTiers(const TiersOptions& options, const Pro
                         absl::FormatDuration(options.seconds_per_case), " per case"));
   Run run{options, progress, {}};
 
-  // First, while the process is still small: its resident memory is then the node's.
-  progress(absl::StrCat("measuring node resident memory (",
+  progress(absl::StrCat("measuring a strata-cachenode process's resident memory (",
                         common::FormatByteSize(options.rss_dram_bytes),
                         " DRAM tier filled over gRPC)..."));
   STRATA_ASSIGN_OR_RETURN(
@@ -375,10 +374,9 @@ absl::StatusOr<std::vector<Row>> RunTiers(const TiersOptions& options, const Pro
   rss_row.target = Target{std::nullopt, kNodeRssMaxRatio, std::nullopt};
   rss_row.note =
       absl::StrCat("ratio=rss/dram; shmem ", common::FormatByteSize(rss.rss_shmem_bytes),
-                   " + anon ", common::FormatByteSize(rss.rss_anon_bytes), "; after malloc_trim ",
-                   common::FormatByteSize(rss.rss_after_trim_bytes), "; peak ",
+                   " + anon ", common::FormatByteSize(rss.rss_anon_bytes), "; peak ",
                    common::FormatByteSize(rss.peak_rss_bytes), "; ", rss.dram_blocks,
-                   " blocks in dram; whole process incl. client");
+                   " blocks in dram; node process only");
 
   progress("measuring memcpy...");
   STRATA_ASSIGN_OR_RETURN(

@@ -30,7 +30,7 @@ struct SsdTierOptions {
   // than the page cache should hold. Falls back to buffered I/O (logged) where the filesystem refuses
   // O_DIRECT (tmpfs).
   bool use_direct_io = true;
-  uint64_t write_buffer_bytes = 64ull << 20;  // memtable size; bounds memory and batch size to disk
+  uint64_t write_buffer_bytes = 32ull << 20;  // memtable size; bounds memory and batch size to disk
   uint64_t blob_file_bytes = 256ull << 20;    // large blob files: fewer files, sequential writes
   uint64_t block_cache_bytes = 8ull << 20;    // caches SST (key) blocks only; payloads bypass it
 };

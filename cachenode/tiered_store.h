@@ -50,7 +50,7 @@ struct TieredStoreOptions {
   // second hit); 0 never promotes.
   uint32_t promote_after_hits = 2;
   // Bytes per write-behind batch: one RocksDB write batch, about one memtable.
-  uint64_t write_behind_batch_bytes = 64ull << 20;
+  uint64_t write_behind_batch_bytes = 32ull << 20;
 
   absl::Status Validate() const;
 };

@@ -205,7 +205,7 @@ TempDir::~TempDir() {
   std::filesystem::remove_all(path_, ec);
 }
 
-NodeProcess::NodeProcess() = default;
+NodeProcess::NodeProcess(std::string binary) : binary_(std::move(binary)) {}
 
 NodeProcess::~NodeProcess() {
   if (running()) Kill().IgnoreError();
@@ -224,7 +224,7 @@ absl::StatusOr<std::string> NodeProcess::Start(const std::vector<std::string>& f
   address_.clear();
   exit_code_.reset();
 
-  std::vector<std::string> argv = {CacheNodeBinary()};
+  std::vector<std::string> argv = {binary_};
   bool has_listen = false;
   for (const std::string& flag : flags) {
     has_listen |= flag.rfind("--listen", 0) == 0;

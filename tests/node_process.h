@@ -1,4 +1,5 @@
-// Process-level test support: runs the real strata-cachenode and strata binaries.
+// Process-level support: runs the real strata-cachenode and strata binaries (tests, and
+// strata-bench's resident-memory case, which measures a real node process).
 //
 // NodeProcess starts a node with given flags (fork/exec), reads its stdout until the node prints
 // "strata-cachenode serving on HOST:PORT" (blocking reads with a bound, no sleeps) and hands back
@@ -58,7 +59,8 @@ class TempDir {
 
 class NodeProcess {
  public:
-  NodeProcess();
+  // Runs `binary` (default: the strata-cachenode of this build).
+  explicit NodeProcess(std::string binary = CacheNodeBinary());
   ~NodeProcess();  // SIGKILLs a node that is still running
   NodeProcess(const NodeProcess&) = delete;
   NodeProcess& operator=(const NodeProcess&) = delete;
@@ -76,6 +78,7 @@ class NodeProcess {
   absl::StatusOr<int> Kill();
 
   bool running() const { return pid_ > 0; }
+  pid_t pid() const { return pid_; }
   const std::string& address() const { return address_; }
   // The exit code of the last run that ended, if any.
   std::optional<int> exit_code() const { return exit_code_; }
@@ -86,6 +89,7 @@ class NodeProcess {
   absl::StatusOr<int> SignalAndWait(int signal, absl::Duration timeout);
   void StopDrain();
 
+  const std::string binary_;
   pid_t pid_ = -1;
   int stdout_fd_ = -1;
   std::string stderr_path_;
