@@ -7,6 +7,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "common/byte_size.h"
+#include "common/json_text.h"
 
 namespace strata::bench {
 namespace {
@@ -96,48 +97,17 @@ std::string FormatTable(const std::vector<Row>& rows) {
   return out;
 }
 
-std::string JsonString(const std::string& s) {
-  std::string out = "\"";
-  for (unsigned char c : s) {
-    switch (c) {
-      case '"':
-        out += "\\\"";
-        break;
-      case '\\':
-        out += "\\\\";
-        break;
-      case '\n':
-        out += "\\n";
-        break;
-      case '\t':
-        out += "\\t";
-        break;
-      case '\r':
-        out += "\\r";
-        break;
-      default:
-        if (c < 0x20) {
-          out += absl::StrFormat("\\u%04x", c);
-        } else {
-          out += static_cast<char>(c);
-        }
-    }
-  }
-  out += "\"";
-  return out;
-}
-
 std::string FormatJsonLines(const std::vector<Row>& rows) {
   std::string out;
   for (const Row& r : rows) {
     const std::optional<double> ratio = RatioOf(r);
     std::vector<std::string> fields = {
-        absl::StrCat("\"path\":", JsonString(r.path)),
-        absl::StrCat("\"op\":", JsonString(r.op)),
+        absl::StrCat("\"path\":", common::JsonQuote(r.path)),
+        absl::StrCat("\"op\":", common::JsonQuote(r.op)),
         absl::StrCat("\"block_bytes\":", r.block_bytes),
         // A resident-memory row moves no bytes: its gbps fields are null, not 0.
         absl::StrCat("\"gbps\":", r.rss_bytes.has_value() ? "null" : JsonNumber(r.gbps)),
-        absl::StrCat("\"baseline\":", r.baseline.empty() ? "null" : JsonString(r.baseline)),
+        absl::StrCat("\"baseline\":", r.baseline.empty() ? "null" : common::JsonQuote(r.baseline)),
         absl::StrCat("\"baseline_gbps\":", r.baseline.empty() || r.baseline_gbps <= 0
                                                ? "null"
                                                : JsonNumber(r.baseline_gbps)),
@@ -151,10 +121,10 @@ std::string FormatJsonLines(const std::vector<Row>& rows) {
     }
     if (r.rss_bytes.has_value()) fields.push_back(absl::StrCat("\"rss_bytes\":", *r.rss_bytes));
     if (r.target.has_value()) {
-      fields.push_back(absl::StrCat("\"target\":", JsonString(DescribeTarget(*r.target))));
+      fields.push_back(absl::StrCat("\"target\":", common::JsonQuote(DescribeTarget(*r.target))));
       fields.push_back(absl::StrCat("\"target_met\":", *TargetMet(r) ? "true" : "false"));
     }
-    if (!r.note.empty()) fields.push_back(absl::StrCat("\"note\":", JsonString(r.note)));
+    if (!r.note.empty()) fields.push_back(absl::StrCat("\"note\":", common::JsonQuote(r.note)));
     absl::StrAppend(&out, "{", absl::StrJoin(fields, ","), "}\n");
   }
   return out;

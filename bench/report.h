@@ -54,7 +54,4 @@ std::string FormatTable(const std::vector<Row>& rows);
 // target_met, note.
 std::string FormatJsonLines(const std::vector<Row>& rows);
 
-// Escapes a string for a JSON string literal (quotes included).
-std::string JsonString(const std::string& s);
-
 }  // namespace strata::bench

@@ -123,9 +123,5 @@ TEST(ReportTest, JsonResidentRowHasNullRatesAndItsBytes) {
   EXPECT_THAT(json, HasSubstr("\"rss_bytes\":1234"));
 }
 
-TEST(ReportTest, JsonStringEscapesControlCharacters) {
-  EXPECT_EQ(JsonString("a\\b\n\x01"), "\"a\\\\b\\n\\u0001\"");
-}
-
 }  // namespace
 }  // namespace strata::bench

@@ -11,6 +11,7 @@
 #include "bench/throughput.h"
 #include "clients/cache_node_client.h"
 #include "common/byte_size.h"
+#include "common/json_text.h"
 #include "common/status_macros.h"
 
 namespace strata::bench {
@@ -213,7 +214,7 @@ std::string FormatWorkloadJson(const WorkloadSummary& s) {
     tiers.push_back(absl::StrFormat(
         "{\"name\":%s,\"emulated\":%s,\"used_bytes\":%d,\"capacity_bytes\":%d,\"blocks\":%d,"
         "\"hits\":%d,\"evictions\":%d,\"checksum_failures\":%d}",
-        JsonString(t.name()), t.emulated() ? "true" : "false", t.used_bytes(), t.capacity_bytes(),
+        common::JsonQuote(t.name()), t.emulated() ? "true" : "false", t.used_bytes(), t.capacity_bytes(),
         t.blocks(), t.hits(), t.evictions(), t.checksum_failures()));
   }
   return absl::StrFormat(

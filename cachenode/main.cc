@@ -86,8 +86,12 @@ int Run() {
     std::cerr << "strata-cachenode: " << s.message() << "\n";
     return 2;
   }
+  if (metrics) {
+    std::cerr << "strata-cachenode: metrics on http://"
+              << metrics_listen.substr(0, metrics_listen.rfind(':')) << ":" << metrics->port()
+              << "/metrics\n";
+  }
   std::cout << "strata-cachenode serving on " << (*node)->address() << std::endl;
-  if (metrics) std::cerr << "strata-cachenode: metrics on http://" << metrics_listen << "/metrics\n";
 
   int sig = 0;
   sigwait(&stop_signals, &sig);

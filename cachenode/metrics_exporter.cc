@@ -124,6 +124,11 @@ absl::StatusOr<std::unique_ptr<MetricsExporter>> MetricsExporter::Start(const st
   return std::unique_ptr<MetricsExporter>(new MetricsExporter(std::move(impl)));
 }
 
+int MetricsExporter::port() const {
+  const std::vector<int> ports = impl_->exposer->GetListeningPorts();
+  return ports.empty() ? 0 : ports.front();
+}
+
 void MetricsExporter::OnRpcDone(std::string_view method, absl::Duration elapsed, int grpc_code) {
   prometheus::Histogram* h;
   {

@@ -28,6 +28,9 @@ class MetricsExporter final : public RpcObserver {
 
   void OnRpcDone(std::string_view method, absl::Duration elapsed, int grpc_code) override;
 
+  // The port /metrics is served on (the bound one when the listen address asked for port 0).
+  int port() const;
+
  private:
   struct Impl;
   explicit MetricsExporter(std::unique_ptr<Impl> impl);

@@ -8,11 +8,13 @@
 #include "absl/strings/str_join.h"
 #include "clients/string_view_interop.h"
 #include "common/byte_size.h"
+#include "common/json_text.h"
 
 namespace strata::clients {
 namespace {
 
 namespace v1 = ::strata::v1;
+using common::JsonQuote;
 
 std::string Hex64(uint64_t v) { return absl::StrFormat("%016x", v); }
 
@@ -81,37 +83,6 @@ std::string_view TierName(v1::Tier tier) {
     default:
       return "none";
   }
-}
-
-std::string JsonQuote(std::string_view text) {
-  std::string out = "\"";
-  for (char c : text) {
-    switch (c) {
-      case '"':
-        out += "\\\"";
-        break;
-      case '\\':
-        out += "\\\\";
-        break;
-      case '\n':
-        out += "\\n";
-        break;
-      case '\r':
-        out += "\\r";
-        break;
-      case '\t':
-        out += "\\t";
-        break;
-      default:
-        if (static_cast<unsigned char>(c) < 0x20) {
-          absl::StrAppendFormat(&out, "\\u%04x", static_cast<unsigned char>(c));
-        } else {
-          out += c;
-        }
-    }
-  }
-  out += '"';
-  return out;
 }
 
 std::string FormatPut(const BlockSummary& block, OutputFormat format) {

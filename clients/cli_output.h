@@ -18,9 +18,6 @@ namespace strata::clients {
 
 std::string_view TierName(strata::v1::Tier tier);
 
-// `text` as a JSON string literal, quotes included.
-std::string JsonQuote(std::string_view text);
-
 // What put and get report about one block. `path` is the get destination ("-" for stdout) and is
 // empty for put.
 struct BlockSummary {

@@ -38,10 +38,6 @@ v1::StatsResponse SampleStats() {
   return stats;
 }
 
-TEST(JsonQuoteTest, EscapesQuotesBackslashesAndControls) {
-  EXPECT_EQ(JsonQuote("a\"b\\c\nd\x01"), "\"a\\\"b\\\\c\\nd\\u0001\"");
-}
-
 TEST(FormatStatsTest, TextIsATableOfTiersPlusMisses) {
   const std::string text = FormatStats(SampleStats(), OutputFormat::kText);
   EXPECT_NE(text.find("TIER"), std::string::npos) << text;

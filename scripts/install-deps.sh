@@ -7,8 +7,7 @@ PACKAGES=(
   g++ cmake ninja-build pkg-config ccache git
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
   libabsl-dev librocksdb-dev prometheus-cpp-dev libxxhash-dev libssl-dev
-  libgtest-dev libgmock-dev libbenchmark-dev
-  python3 curl
+  libgtest-dev libgmock-dev
 )
 
 missing=()

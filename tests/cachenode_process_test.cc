@@ -2,6 +2,9 @@
 // CacheNodeClient and, for malformed streams the client never sends, the raw generated stub.
 #include <grpcpp/create_channel.h>
 #include <grpcpp/security/credentials.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <cstring>
 #include <fstream>
@@ -132,6 +135,81 @@ TEST(CacheNodeProcessTest, PutGetIsByteExactThroughEveryTier) {
     if (t.tier() == v1::TIER_DRAM) dram_evictions = t.evictions();
   }
   EXPECT_GT(dram_evictions, 0u) << stats->DebugString();
+}
+
+// Fetches http://127.0.0.1:port/path with a plain HTTP/1.0 GET; the body, or an error.
+absl::StatusOr<std::string> HttpGet(int port, const std::string& path) {
+  const int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return absl::InternalError("socket");
+  timeval timeout{10, 0};  // a bound, not a synchronization: the server answers at once
+  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof(timeout));
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(static_cast<uint16_t>(port));
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
+    close(fd);
+    return absl::UnavailableError("connect");
+  }
+  const std::string request = "GET " + path + " HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n";
+  if (write(fd, request.data(), request.size()) != static_cast<ssize_t>(request.size())) {
+    close(fd);
+    return absl::InternalError("write");
+  }
+  std::string response;
+  char buf[65536];
+  for (ssize_t n; (n = read(fd, buf, sizeof(buf))) > 0;) response.append(buf, n);
+  close(fd);
+  const size_t body = response.find("\r\n\r\n");
+  if (response.rfind("HTTP/1.", 0) != 0 || body == std::string::npos) {
+    return absl::InternalError("not an HTTP response: " + response.substr(0, 80));
+  }
+  return response.substr(body + 4);
+}
+
+TEST(CacheNodeProcessTest, MetricsEndpointServesTierFiguresInPrometheusFormat) {
+  TempDir dir;
+  NodeProcess node;
+  absl::StatusOr<std::string> address =
+      node.Start({"--hbm-bytes", "8MiB", "--dram-bytes", "16MiB", "--ssd-bytes", "64MiB",
+                  "--data-dir", dir.File("data"), "--metrics-listen", "127.0.0.1:0"});
+  ASSERT_TRUE(address.ok()) << address.status() << "\n" << node.stderr_text();
+  // The node logs the bound metrics address before it reports serving.
+  const std::string log = node.stderr_text();
+  const std::string marker = "metrics on http://127.0.0.1:";
+  const size_t at = log.find(marker);
+  ASSERT_NE(at, std::string::npos) << log;
+  const int port = std::stoi(log.substr(at + marker.size()));
+
+  auto client = ClientFor(*address);
+  const std::string payload = RandomBytes(kMiB, 7);
+  ASSERT_TRUE(PutOne(*client, kDefaultNs, HashOf(1), payload).status.ok());
+  ASSERT_TRUE(GetOne(*client, kDefaultNs, HashOf(1)).ok());
+  ASSERT_TRUE(GetOne(*client, kDefaultNs, HashOf(2)).ok());  // a miss
+
+  absl::StatusOr<std::string> text = HttpGet(port, "/metrics");
+  ASSERT_TRUE(text.ok()) << text.status();
+  for (const std::string& line : {
+           std::string("strata_tier_capacity_bytes{tier=\"dram\"} 16777216"),
+           std::string("strata_tier_capacity_bytes{tier=\"ssd\"} 67108864"),
+           std::string("strata_hits_total{tier=\"dram\"} 1"),
+           std::string("strata_misses_total 1"),
+           std::string("strata_tier_blocks{tier=\"dram\"} 1"),
+           std::string("strata_checksum_failures_total{tier=\"dram\"} 0"),
+           std::string("# TYPE strata_rpc_duration_seconds histogram"),
+       }) {
+    EXPECT_NE(text->find(line), std::string::npos) << "missing: " << line << "\n" << *text;
+  }
+  EXPECT_NE(text->find("strata_rpc_duration_seconds_count{code=\"0\",method=\"Put\"} 1"),
+            std::string::npos)
+      << *text;
+  // Without a GPU the HBM tier must say it is emulated, in metrics as everywhere.
+  const bool emulated = text->find("tier=\"hbm(emulated)\"") != std::string::npos;
+  const bool real = text->find("strata_tier_emulated{tier=\"hbm\"} 0") != std::string::npos;
+  EXPECT_TRUE(emulated != real) << *text;
+  if (emulated) {
+    EXPECT_NE(text->find("strata_tier_emulated{tier=\"hbm(emulated)\"} 1"), std::string::npos);
+  }
 }
 
 TEST(CacheNodeProcessTest, BlocksSurviveARestartOnSsd) {
