@@ -9,6 +9,7 @@
 #include "absl/strings/string_view.h"
 #include "common/byte_size.h"
 #include "common/status_macros.h"
+#include "common/string_view_interop.h"
 
 namespace strata::bench {
 namespace {
@@ -32,7 +33,7 @@ template <typename T>
 Setter Integer(const std::string& flag, T* out) {
   return [flag, out](const std::string& v) {
     uint64_t n = 0;
-    if (!absl::SimpleAtoi(absl::string_view(v.data(), v.size()), &n) ||
+    if (!absl::SimpleAtoi(common::ToAbsl(v), &n) ||
         n > static_cast<uint64_t>(std::numeric_limits<T>::max())) {
       return Bad(flag, v, "not a non-negative integer in range");
     }
@@ -51,7 +52,7 @@ Setter Text(std::string* out) {
 Setter Seconds(const std::string& flag, absl::Duration* out) {
   return [flag, out](const std::string& v) {
     double s = 0;
-    if (!absl::SimpleAtod(absl::string_view(v.data(), v.size()), &s) || !(s > 0) || s > 3600) {
+    if (!absl::SimpleAtod(common::ToAbsl(v), &s) || !(s > 0) || s > 3600) {
       return Bad(flag, v, "not a number of seconds in (0, 3600]");
     }
     *out = absl::Seconds(s);

@@ -12,6 +12,7 @@
 #include "cachenode/memory_tier.h"
 #include "common/byte_size.h"
 #include "common/status_macros.h"
+#include "common/string_view_interop.h"
 
 namespace strata::cachenode {
 namespace {
@@ -53,7 +54,7 @@ absl::StatusOr<std::unique_ptr<Tier>> MakeHbmTier(uint64_t bytes) {
 }
 
 absl::Status Annotate(const absl::Status& s, std::string_view what) {
-  return absl::Status(s.code(), absl::StrCat(absl::string_view(what.data(), what.size()), ": ",
+  return absl::Status(s.code(), absl::StrCat(common::ToAbsl(what), ": ",
                                              s.message()));
 }
 

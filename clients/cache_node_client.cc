@@ -165,6 +165,18 @@ absl::Status CacheNodeClient::WithRetries(
   }
 }
 
+template <typename Request, typename Response>
+absl::Status CacheNodeClient::CallUnary(
+    grpc::Status (v1::CacheNode::StubInterface::*method)(grpc::ClientContext*, const Request&,
+                                                         Response*),
+    const Request& request, Response* response) {
+  return WithRetries([&](absl::Time deadline, bool*) {
+    grpc::ClientContext context;
+    SetDeadline(context, deadline);
+    return common::FromGrpcStatus((stub_.get()->*method)(&context, request, response));
+  });
+}
+
 absl::StatusOr<std::vector<PutResult>> CacheNodeClient::Put(common::NamespaceId ns,
                                                             std::span<const PutBlock> blocks) {
   if (blocks.empty()) return std::vector<PutResult>();
@@ -326,11 +338,7 @@ absl::StatusOr<v1::LookupResponse> CacheNodeClient::Lookup(
   request.set_namespace_id(ns);
   AddHashes(chain, request);
   v1::LookupResponse response;
-  STRATA_RETURN_IF_ERROR(WithRetries([&](absl::Time deadline, bool*) {
-    grpc::ClientContext context;
-    SetDeadline(context, deadline);
-    return common::FromGrpcStatus(stub_->Lookup(&context, request, &response));
-  }));
+  STRATA_RETURN_IF_ERROR(CallUnary(&v1::CacheNode::StubInterface::Lookup, request, &response));
   return response;
 }
 
@@ -340,21 +348,14 @@ absl::StatusOr<uint32_t> CacheNodeClient::Delete(common::NamespaceId ns,
   request.set_namespace_id(ns);
   AddHashes(chain, request);
   v1::DeleteResponse response;
-  STRATA_RETURN_IF_ERROR(WithRetries([&](absl::Time deadline, bool*) {
-    grpc::ClientContext context;
-    SetDeadline(context, deadline);
-    return common::FromGrpcStatus(stub_->Delete(&context, request, &response));
-  }));
+  STRATA_RETURN_IF_ERROR(CallUnary(&v1::CacheNode::StubInterface::Delete, request, &response));
   return response.deleted_blocks();
 }
 
 absl::StatusOr<v1::StatsResponse> CacheNodeClient::Stats() {
   v1::StatsResponse response;
-  STRATA_RETURN_IF_ERROR(WithRetries([&](absl::Time deadline, bool*) {
-    grpc::ClientContext context;
-    SetDeadline(context, deadline);
-    return common::FromGrpcStatus(stub_->Stats(&context, v1::StatsRequest(), &response));
-  }));
+  STRATA_RETURN_IF_ERROR(
+      CallUnary(&v1::CacheNode::StubInterface::Stats, v1::StatsRequest(), &response));
   return response;
 }
 
@@ -364,22 +365,15 @@ absl::StatusOr<v1::RegisterNamespaceResponse> CacheNodeClient::RegisterNamespace
   v1::RegisterNamespaceRequest request;
   request.set_name(std::string(name));
   v1::RegisterNamespaceResponse response;
-  STRATA_RETURN_IF_ERROR(WithRetries([&](absl::Time deadline, bool*) {
-    grpc::ClientContext context;
-    SetDeadline(context, deadline);
-    return common::FromGrpcStatus(stub_->RegisterNamespace(&context, request, &response));
-  }));
+  STRATA_RETURN_IF_ERROR(
+      CallUnary(&v1::CacheNode::StubInterface::RegisterNamespace, request, &response));
   return response;
 }
 
 absl::StatusOr<v1::ListNamespacesResponse> CacheNodeClient::ListNamespaces() {
   v1::ListNamespacesResponse response;
-  STRATA_RETURN_IF_ERROR(WithRetries([&](absl::Time deadline, bool*) {
-    grpc::ClientContext context;
-    SetDeadline(context, deadline);
-    return common::FromGrpcStatus(
-        stub_->ListNamespaces(&context, v1::ListNamespacesRequest(), &response));
-  }));
+  STRATA_RETURN_IF_ERROR(CallUnary(&v1::CacheNode::StubInterface::ListNamespaces,
+                                   v1::ListNamespacesRequest(), &response));
   return response;
 }
 

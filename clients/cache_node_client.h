@@ -135,6 +135,12 @@ class CacheNodeClient {
   absl::Status WithRetries(
       absl::FunctionRef<absl::Status(absl::Time deadline, bool* retryable)> attempt);
 
+  // One unary RPC through WithRetries, with a fresh context and the call's deadline per attempt.
+  template <typename Request, typename Response>
+  absl::Status CallUnary(grpc::Status (strata::v1::CacheNode::StubInterface::*method)(
+                             grpc::ClientContext*, const Request&, Response*),
+                         const Request& request, Response* response);
+
   // One Get stream; see GetInto. *delivered becomes true once a callback ran.
   absl::Status GetOnce(absl::Time deadline, const strata::v1::GetRequest& request,
                        const std::function<void(const strata::v1::GetBlockHeader&)>& on_header,

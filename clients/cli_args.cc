@@ -7,11 +7,16 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
-#include "clients/string_view_interop.h"
 #include "common/namespace_id.h"
 #include "common/status_macros.h"
+#include "common/string_view_interop.h"
 
 namespace strata::clients {
+
+using common::ToAbsl;
+using common::ToStd;
+using common::Concat;
+
 namespace {
 
 constexpr std::string_view kUsage =

@@ -12,10 +12,15 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_replace.h"
 #include "clients/cli_output.h"
-#include "clients/string_view_interop.h"
 #include "common/checksum.h"
+#include "common/string_view_interop.h"
 
 namespace strata::clients {
+
+using common::ToAbsl;
+using common::ToStd;
+using common::Concat;
+
 namespace {
 
 namespace v1 = ::strata::v1;

@@ -6,11 +6,14 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
-#include "clients/string_view_interop.h"
 #include "common/byte_size.h"
 #include "common/json_text.h"
+#include "common/string_view_interop.h"
 
 namespace strata::clients {
+
+using common::ToAbsl;
+
 namespace {
 
 namespace v1 = ::strata::v1;
@@ -70,6 +73,16 @@ std::string Table(const std::vector<std::vector<std::string>>& rows) {
   return out;
 }
 
+// The fields put and get report about a block.
+JsonObject BlockJson(const BlockSummary& block) {
+  JsonObject json;
+  json.Str("hash", block.hash.Hex())
+      .Str("tier", TierName(block.tier))
+      .Num("size", block.size_bytes)
+      .Str("checksum", Hex64(block.checksum));
+  return json;
+}
+
 }  // namespace
 
 std::string_view TierName(v1::Tier tier) {
@@ -86,30 +99,13 @@ std::string_view TierName(v1::Tier tier) {
 }
 
 std::string FormatPut(const BlockSummary& block, OutputFormat format) {
-  if (format == OutputFormat::kJson) {
-    return JsonObject()
-               .Str("hash", block.hash.Hex())
-               .Str("tier", TierName(block.tier))
-               .Num("size", block.size_bytes)
-               .Str("checksum", Hex64(block.checksum))
-               .Done() +
-           "\n";
-  }
+  if (format == OutputFormat::kJson) return BlockJson(block).Done() + "\n";
   return absl::StrFormat("stored %s in %s: %d bytes, checksum %s\n", block.hash.Hex(),
                          TierName(block.tier), block.size_bytes, Hex64(block.checksum));
 }
 
 std::string FormatGet(const BlockSummary& block, OutputFormat format) {
-  if (format == OutputFormat::kJson) {
-    return JsonObject()
-               .Str("hash", block.hash.Hex())
-               .Str("tier", TierName(block.tier))
-               .Num("size", block.size_bytes)
-               .Str("checksum", Hex64(block.checksum))
-               .Str("out", block.path)
-               .Done() +
-           "\n";
-  }
+  if (format == OutputFormat::kJson) return BlockJson(block).Str("out", block.path).Done() + "\n";
   return absl::StrFormat("got %s from %s: %d bytes, checksum %s, written to %s\n", block.hash.Hex(),
                          TierName(block.tier), block.size_bytes, Hex64(block.checksum),
                          block.path == "-" ? "stdout" : block.path);

@@ -3,11 +3,12 @@
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "common/string_view_interop.h"
 
 namespace strata::common {
 
 std::string ChainHash::Hex() const {
-  return absl::BytesToHexString(absl::string_view(view().data(), view().size()));
+  return absl::BytesToHexString(ToAbsl(view()));
 }
 
 absl::StatusOr<ChainHash> ChainHash::FromBytes(std::string_view raw) {
@@ -31,7 +32,7 @@ absl::StatusOr<ChainHash> ChainHash::FromHex(std::string_view hex) {
           absl::StrCat("chain hash has a non-hex character '", std::string(1, c), "'"));
     }
   }
-  return FromBytes(absl::HexStringToBytes(absl::string_view(hex.data(), hex.size())));
+  return FromBytes(absl::HexStringToBytes(ToAbsl(hex)));
 }
 
 std::string BlockKey::Encode() const {

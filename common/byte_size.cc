@@ -6,12 +6,13 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "common/string_view_interop.h"
 
 namespace strata::common {
 
 absl::StatusOr<uint64_t> ParseByteSize(std::string_view text_in) {
   // Debian's Abseil has its own string_view type; work in it throughout.
-  const absl::string_view text(text_in.data(), text_in.size());
+  const absl::string_view text = ToAbsl(text_in);
   absl::string_view s = absl::StripAsciiWhitespace(text);
   if (s.empty()) return absl::InvalidArgumentError("size is empty");
   size_t split = 0;

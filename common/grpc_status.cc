@@ -2,6 +2,8 @@
 
 #include <string>
 
+#include "common/string_view_interop.h"
+
 namespace strata::common {
 
 grpc::Status ToGrpcStatus(const absl::Status& status) {
@@ -15,7 +17,7 @@ absl::Status FromGrpcStatus(const grpc::Status& status) {
 }
 
 absl::Status StatusFromCode(int code, std::string_view message_in) {
-  const absl::string_view message(message_in.data(), message_in.size());
+  const absl::string_view message = ToAbsl(message_in);
   if (code == 0) return absl::OkStatus();
   if (code < 0 || code > 16) return absl::UnknownError(message);
   return absl::Status(static_cast<absl::StatusCode>(code), message);

@@ -4,11 +4,12 @@
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
+#include "common/string_view_interop.h"
 
 namespace strata::common {
 
 absl::Status ValidateNamespaceName(std::string_view name_in) {
-  const absl::string_view name(name_in.data(), name_in.size());
+  const absl::string_view name = ToAbsl(name_in);
   if (name.empty()) return absl::InvalidArgumentError("namespace is empty");
   if (name.size() > kMaxNamespaceNameBytes) {
     return absl::InvalidArgumentError(

@@ -1,4 +1,4 @@
-// Bridges std::string_view and absl::string_view for the clients/ sources.
+// Bridges std::string_view and absl::string_view.
 //
 // Debian 12's Abseil is built with ABSL_OPTION_USE_STD_STRING_VIEW 0, so absl::string_view is a
 // type of its own with no conversion to or from std::string_view. Strata's interfaces use
@@ -11,7 +11,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
 
-namespace strata::clients {
+namespace strata::common {
 
 inline absl::string_view ToAbsl(std::string_view s) {
   return absl::string_view(s.data(), s.size());
@@ -32,4 +32,4 @@ std::string Concat(const Args&... args) {
   return absl::StrCat(internal::CatArg(args)...);
 }
 
-}  // namespace strata::clients
+}  // namespace strata::common
