@@ -154,8 +154,8 @@ absl::StatusOr<ResidentResult> MeasureResidentNode(uint64_t dram_bytes, uint64_t
   tests::NodeProcess node(binary);
   STRATA_ASSIGN_OR_RETURN(
       std::string address,
-      node.Start({"--data-dir", data_dir, "--dram-bytes", absl::StrCat(dram_bytes),
-                  "--ssd-bytes", absl::StrCat(4 * dram_bytes), "--namespaces", "bench"}));
+      node.Start({"--data-dir", data_dir, "--dram-bytes", absl::StrCat(dram_bytes), "--ssd-bytes",
+                  absl::StrCat(4 * dram_bytes), "--namespaces", "bench"}));
   clients::ClientOptions options;
   options.target = address;
   STRATA_ASSIGN_OR_RETURN(std::unique_ptr<clients::CacheNodeClient> client,

@@ -372,11 +372,10 @@ absl::StatusOr<std::vector<Row>> RunTiers(const TiersOptions& options, const Pro
   rss_row.baseline = "dram_tier_bytes";
   rss_row.ratio_override = static_cast<double>(rss.rss_bytes) / static_cast<double>(rss.dram_bytes);
   rss_row.target = Target{std::nullopt, kNodeRssMaxRatio, std::nullopt};
-  rss_row.note =
-      absl::StrCat("ratio=rss/dram; shmem ", common::FormatByteSize(rss.rss_shmem_bytes),
-                   " + anon ", common::FormatByteSize(rss.rss_anon_bytes), "; peak ",
-                   common::FormatByteSize(rss.peak_rss_bytes), "; ", rss.dram_blocks,
-                   " blocks in dram; node process only");
+  rss_row.note = absl::StrCat("ratio=rss/dram; shmem ", common::FormatByteSize(rss.rss_shmem_bytes),
+                              " + anon ", common::FormatByteSize(rss.rss_anon_bytes), "; peak ",
+                              common::FormatByteSize(rss.peak_rss_bytes), "; ", rss.dram_blocks,
+                              " blocks in dram; node process only");
 
   progress("measuring memcpy...");
   STRATA_ASSIGN_OR_RETURN(

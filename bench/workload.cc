@@ -214,8 +214,8 @@ std::string FormatWorkloadJson(const WorkloadSummary& s) {
     tiers.push_back(absl::StrFormat(
         "{\"name\":%s,\"emulated\":%s,\"used_bytes\":%d,\"capacity_bytes\":%d,\"blocks\":%d,"
         "\"hits\":%d,\"evictions\":%d,\"checksum_failures\":%d}",
-        common::JsonQuote(t.name()), t.emulated() ? "true" : "false", t.used_bytes(), t.capacity_bytes(),
-        t.blocks(), t.hits(), t.evictions(), t.checksum_failures()));
+        common::JsonQuote(t.name()), t.emulated() ? "true" : "false", t.used_bytes(),
+        t.capacity_bytes(), t.blocks(), t.hits(), t.evictions(), t.checksum_failures()));
   }
   return absl::StrFormat(
       "{\"ok\":%s,\"distinct_blocks\":%d,\"block_bytes\":%d,\"put\":%s,\"read\":%s,\"hot\":%s,"

@@ -58,7 +58,11 @@ class CacheNodeService::RpcTimer {
 CacheNodeService::CacheNodeService(TieredStore* store, NamespaceRegistry* namespaces,
                                    const CacheNodeServiceOptions& options, RpcObserver* observer,
                                    common::Clock* clock)
-    : store_(store), namespaces_(namespaces), options_(options), observer_(observer), clock_(clock) {}
+    : store_(store),
+      namespaces_(namespaces),
+      options_(options),
+      observer_(observer),
+      clock_(clock) {}
 
 bool CacheNodeService::WaitUntilIdle(absl::Duration timeout) {
   absl::MutexLock lock(&inflight_mu_);
@@ -80,7 +84,8 @@ absl::StatusOr<std::vector<common::ChainHash>> CacheNodeService::ParseChain(
   for (int i = 0; i < hashes.size(); ++i) {
     auto h = common::ChainHash::FromBytes(hashes[i]);
     if (!h.ok()) {
-      return absl::InvalidArgumentError(absl::StrCat("chain_hashes[", i, "]: ", h.status().message()));
+      return absl::InvalidArgumentError(
+          absl::StrCat("chain_hashes[", i, "]: ", h.status().message()));
     }
     chain.push_back(*h);
   }
@@ -106,17 +111,17 @@ absl::Status CacheNodeService::DoPut(grpc::ServerContext* context,
   std::optional<Pending> cur;
   int index = -1;  // of the block being received
   auto fail = [&](const absl::Status& s) {
-    return absl::Status(s.code(), absl::StrCat("block ", index, ": ", s.message(), " (",
-                                               response->results_size(),
-                                               " earlier blocks committed)"));
+    return absl::Status(
+        s.code(), absl::StrCat("block ", index, ": ", s.message(), " (", response->results_size(),
+                               " earlier blocks committed)"));
   };
   strata::v1::PutRequest req;
   while (reader->Read(&req)) {
     if (req.has_header()) {
       if (cur.has_value()) {
-        return fail(absl::InvalidArgumentError(absl::StrCat(
-            "truncated: next header arrived after ", cur->received, " of ", cur->info.size,
-            " bytes; not committed")));
+        return fail(absl::InvalidArgumentError(absl::StrCat("truncated: next header arrived after ",
+                                                            cur->received, " of ", cur->info.size,
+                                                            " bytes; not committed")));
       }
       ++index;
       const strata::v1::PutBlockHeader& h = req.header();
@@ -125,10 +130,10 @@ absl::Status CacheNodeService::DoPut(grpc::ServerContext* context,
       if (!hash.ok()) return fail(hash.status());
       if (h.size_bytes() == 0) return fail(absl::InvalidArgumentError("empty block"));
       if (h.size_bytes() > store_->LargestBlockBytes()) {
-        return fail(absl::ResourceExhaustedError(absl::StrCat(
-            "block of ", common::FormatByteSize(h.size_bytes()),
-            " exceeds the largest block this node accepts (",
-            common::FormatByteSize(store_->LargestBlockBytes()), ")")));
+        return fail(absl::ResourceExhaustedError(
+            absl::StrCat("block of ", common::FormatByteSize(h.size_bytes()),
+                         " exceeds the largest block this node accepts (",
+                         common::FormatByteSize(store_->LargestBlockBytes()), ")")));
       }
       cur.emplace();
       cur->info = BlockInfo{common::BlockKey{h.key().namespace_id(), *hash}, h.size_bytes(),
@@ -163,9 +168,8 @@ absl::Status CacheNodeService::DoPut(grpc::ServerContext* context,
     return fail(absl::CancelledError("put stream cancelled or past its deadline"));
   }
   if (cur.has_value()) {
-    return fail(absl::InvalidArgumentError(absl::StrCat("stream ended after ", cur->received,
-                                                        " of ", cur->info.size,
-                                                        " bytes; not committed")));
+    return fail(absl::InvalidArgumentError(absl::StrCat(
+        "stream ended after ", cur->received, " of ", cur->info.size, " bytes; not committed")));
   }
   return absl::OkStatus();
 }
@@ -182,8 +186,8 @@ absl::Status CacheNodeService::DoGet(grpc::ServerContext* context,
                                      grpc::ServerWriter<strata::v1::GetResponse>* writer) {
   STRATA_ASSIGN_OR_RETURN(std::vector<common::ChainHash> chain,
                           ParseChain(request.namespace_id(), request.chain_hashes()));
-  uint64_t chunk_bytes = request.max_chunk_bytes() == 0 ? options_.default_chunk_bytes
-                                                        : request.max_chunk_bytes();
+  uint64_t chunk_bytes =
+      request.max_chunk_bytes() == 0 ? options_.default_chunk_bytes : request.max_chunk_bytes();
   chunk_bytes = std::clamp<uint64_t>(chunk_bytes, 64 << 10, kMaxChunkBytes);
   const std::vector<uint64_t> sizes = store_->PayloadSizes(request.namespace_id(), chain);
   const absl::Status cancelled = absl::CancelledError("client went away or deadline passed");
@@ -197,9 +201,9 @@ absl::Status CacheNodeService::DoGet(grpc::ServerContext* context,
     do {
       window += sizes[end++];
     } while (end < chain.size() && window + sizes[end] <= options_.get_window_bytes);
-    std::vector<BlockRead> reads = store_->GetChain(
-        request.namespace_id(), std::span(chain).subspan(begin, end - begin),
-        request.stop_at_first_miss());
+    std::vector<BlockRead> reads =
+        store_->GetChain(request.namespace_id(), std::span(chain).subspan(begin, end - begin),
+                         request.stop_at_first_miss());
     for (size_t i = 0; i < reads.size(); ++i) {
       const BlockRead& r = reads[i];
       strata::v1::GetBlockHeader* h = msg.mutable_header();

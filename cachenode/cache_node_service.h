@@ -11,11 +11,11 @@
 // checked between blocks and chunks.
 #pragma once
 
+#include <grpcpp/server.h>
+
 #include <memory>
 #include <string>
 #include <string_view>
-
-#include <grpcpp/server.h>
 
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"

@@ -3,6 +3,8 @@
 #include "cachenode/cache_node_service.h"
 
 #include <grpcpp/grpcpp.h>
+#include <grpcpp/impl/client_unary_call.h>
+#include <grpcpp/support/byte_buffer.h>
 
 #include <cstring>
 #include <random>
@@ -49,9 +51,9 @@ class CacheNodeServiceTest : public ::testing::Test {
     server_ = std::move(*server);
     grpc::ChannelArguments args;
     args.SetMaxReceiveMessageSize(kMaxMessageBytes);
-    auto channel = grpc::CreateCustomChannel("127.0.0.1:" + std::to_string(server_.port),
-                                             grpc::InsecureChannelCredentials(), args);
-    stub_ = strata::v1::CacheNode::NewStub(channel);
+    channel_ = grpc::CreateCustomChannel("127.0.0.1:" + std::to_string(server_.port),
+                                         grpc::InsecureChannelCredentials(), args);
+    stub_ = strata::v1::CacheNode::NewStub(channel_);
   }
   void TearDown() override { server_.server->Shutdown(); }
 
@@ -125,8 +127,55 @@ class CacheNodeServiceTest : public ::testing::Test {
   common::NamespaceId ns_ = 0;
   std::unique_ptr<CacheNodeService> service_;
   NodeServer server_;
+  std::shared_ptr<grpc::Channel> channel_;
   std::unique_ptr<strata::v1::CacheNode::Stub> stub_;
 };
+
+std::string BytesOf(const grpc::ByteBuffer& buffer) {
+  std::vector<grpc::Slice> slices;
+  EXPECT_TRUE(buffer.Dump(&slices).ok());
+  std::string out;
+  for (const grpc::Slice& s : slices) {
+    out.append(reinterpret_cast<const char*>(s.begin()), s.size());
+  }
+  return out;
+}
+
+grpc::ByteBuffer BufferOf(const std::string& bytes) {
+  grpc::Slice slice(bytes.data(), bytes.size());
+  return grpc::ByteBuffer(&slice, 1);
+}
+
+// The standard services, called as any generic gRPC client would (no generated stubs for them ship
+// with Debian's gRPC), with their messages written out by hand in protobuf wire format.
+TEST_F(CacheNodeServiceTest, ServesStandardHealthAndReflectionServices) {
+  grpc::ClientContext health_ctx;
+  grpc::ByteBuffer health_response;
+  const grpc::Status health = grpc::internal::BlockingUnaryCall(
+      channel_.get(),
+      grpc::internal::RpcMethod("/grpc.health.v1.Health/Check",
+                                grpc::internal::RpcMethod::NORMAL_RPC),
+      &health_ctx, BufferOf(""), &health_response);
+  ASSERT_TRUE(health.ok()) << health.error_message();
+  EXPECT_EQ(BytesOf(health_response), std::string("\x08\x01", 2));  // status: SERVING
+
+  grpc::ClientContext reflection_ctx;
+  std::unique_ptr<grpc::ClientReaderWriter<grpc::ByteBuffer, grpc::ByteBuffer>> stream(
+      grpc::internal::ClientReaderWriterFactory<grpc::ByteBuffer, grpc::ByteBuffer>::Create(
+          channel_.get(),
+          grpc::internal::RpcMethod(
+              "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo",
+              grpc::internal::RpcMethod::BIDI_STREAMING),
+          &reflection_ctx));
+  ASSERT_TRUE(stream->Write(BufferOf(std::string("\x3a\x00", 2))));  // list_services: ""
+  stream->WritesDone();
+  grpc::ByteBuffer reply;
+  ASSERT_TRUE(stream->Read(&reply));
+  EXPECT_NE(BytesOf(reply).find("strata.v1.CacheNode"), std::string::npos);
+  while (stream->Read(&reply)) {
+  }
+  EXPECT_TRUE(stream->Finish().ok());
+}
 
 TEST_F(CacheNodeServiceTest, BatchedPutThenChainGetIsByteExact) {
   const std::string a = Payload(1, 3 * kMiB + 17), b = Payload(2, 8 * kMiB);

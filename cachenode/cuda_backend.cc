@@ -13,7 +13,8 @@ namespace {
 
 absl::Status CudaStatus(cudaError_t err, const char* what) {
   if (err == cudaSuccess) return absl::OkStatus();
-  const std::string msg = absl::StrCat(what, ": ", cudaGetErrorName(err), ": ", cudaGetErrorString(err));
+  const std::string msg =
+      absl::StrCat(what, ": ", cudaGetErrorName(err), ": ", cudaGetErrorString(err));
   switch (err) {
     case cudaErrorMemoryAllocation:
       return absl::ResourceExhaustedError(msg);

@@ -14,18 +14,21 @@
 #include "common/command_line.h"
 #include "common/status_macros.h"
 
-ABSL_FLAG(std::string, listen, "127.0.0.1:7070", "gRPC address HOST:PORT (port 0 picks a free one)");
+ABSL_FLAG(std::string, listen, "127.0.0.1:7070",
+          "gRPC address HOST:PORT (port 0 picks a free one)");
 ABSL_FLAG(std::string, data_dir, "./strata-data",
           "Directory for the SSD tier (RocksDB) and the namespace list; created when missing");
-ABSL_FLAG(std::string, hbm_bytes, "0",
-          "HBM tier size (e.g. 8GiB); 0 disables it. Without a usable GPU it runs as hbm(emulated)");
+ABSL_FLAG(
+    std::string, hbm_bytes, "0",
+    "HBM tier size (e.g. 8GiB); 0 disables it. Without a usable GPU it runs as hbm(emulated)");
 ABSL_FLAG(std::string, dram_bytes, "1GiB", "DRAM tier size: one arena mapped at start");
 ABSL_FLAG(std::string, ssd_bytes, "16GiB", "SSD tier capacity (payload bytes); 0 disables it");
 ABSL_FLAG(std::string, max_block_bytes, "64MiB", "Largest block accepted");
 ABSL_FLAG(std::string, metrics_listen, "", "Prometheus /metrics address HOST:PORT; empty: off");
 ABSL_FLAG(std::vector<std::string>, namespaces, {"default"},
           "Comma-separated namespace names accepted from the start (more via RegisterNamespace)");
-ABSL_FLAG(uint32_t, promote_after_hits, 2, "Hits in a lower tier before a block is copied up; 0: never");
+ABSL_FLAG(uint32_t, promote_after_hits, 2,
+          "Hits in a lower tier before a block is copied up; 0: never");
 ABSL_FLAG(bool, ssd_direct_io, true, "Direct I/O for the SSD tier (falls back where unsupported)");
 
 namespace strata::cachenode {
@@ -33,7 +36,8 @@ namespace {
 
 absl::StatusOr<uint64_t> SizeFlag(const char* flag, const std::string& value) {
   auto v = common::ParseByteSize(value);
-  if (!v.ok()) return absl::InvalidArgumentError(absl::StrCat("--", flag, ": ", v.status().message()));
+  if (!v.ok())
+    return absl::InvalidArgumentError(absl::StrCat("--", flag, ": ", v.status().message()));
   return *v;
 }
 
@@ -43,7 +47,8 @@ absl::StatusOr<NodeOptions> OptionsFromFlags() {
   o.data_dir = absl::GetFlag(FLAGS_data_dir);
   STRATA_ASSIGN_OR_RETURN(o.hbm_bytes, SizeFlag("hbm-bytes", absl::GetFlag(FLAGS_hbm_bytes)));
   STRATA_ASSIGN_OR_RETURN(o.dram_bytes, SizeFlag("dram-bytes", absl::GetFlag(FLAGS_dram_bytes)));
-  STRATA_ASSIGN_OR_RETURN(o.ssd.capacity_bytes, SizeFlag("ssd-bytes", absl::GetFlag(FLAGS_ssd_bytes)));
+  STRATA_ASSIGN_OR_RETURN(o.ssd.capacity_bytes,
+                          SizeFlag("ssd-bytes", absl::GetFlag(FLAGS_ssd_bytes)));
   STRATA_ASSIGN_OR_RETURN(o.store.max_block_bytes,
                           SizeFlag("max-block-bytes", absl::GetFlag(FLAGS_max_block_bytes)));
   o.store.promote_after_hits = absl::GetFlag(FLAGS_promote_after_hits);
@@ -117,14 +122,15 @@ int main(int argc, char** argv) {
       "strata-cachenode: the Strata cache agent. Serves KV-cache blocks from HBM, DRAM and SSD\n"
       "tiers over gRPC (service strata.v1.CacheNode, grpc.health.v1, reflection).\n\n"
       "  strata-cachenode --listen 127.0.0.1:7070 --data-dir /var/lib/strata \\\n"
-      "      --dram-bytes 8GiB --ssd-bytes 200GiB [--hbm-bytes 4GiB] [--metrics-listen 0.0.0.0:9100]\n\n"
+      "      --dram-bytes 8GiB --ssd-bytes 200GiB [--hbm-bytes 4GiB] [--metrics-listen "
+      "0.0.0.0:9100]\n\n"
       "Sizes take B, KiB, MiB, GiB, TiB (or kB, MB, GB, TB). Prints 'strata-cachenode serving on\n"
       "HOST:PORT' on stdout once serving; logs go to stderr. SIGTERM or SIGINT drains: stops\n"
       "accepting RPCs, persists pending blocks to SSD, exits 0. Exit 2: bad flags or a startup\n"
       "failure (one line on stderr).";
-  spec.flags = {"listen",        "data_dir",        "hbm_bytes",          "dram_bytes",
-                "ssd_bytes",     "max_block_bytes", "metrics_listen",     "namespaces",
-                "promote_after_hits", "ssd_direct_io"};
+  spec.flags = {
+      "listen",          "data_dir",       "hbm_bytes",  "dram_bytes",         "ssd_bytes",
+      "max_block_bytes", "metrics_listen", "namespaces", "promote_after_hits", "ssd_direct_io"};
   const std::vector<std::string> rest = strata::common::ParseCommandLineOrExit(spec, argc, argv);
   if (!rest.empty()) {
     std::cerr << "strata-cachenode: unexpected argument '" << rest[0] << "' (see --help)\n";

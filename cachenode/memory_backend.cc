@@ -63,14 +63,14 @@ absl::StatusOr<std::unique_ptr<MemoryBackend>> CreateHostMemory(const HostMemory
     }
     base = mmap(nullptr, options.bytes, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
   } else {
-    base = mmap(nullptr, options.bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS |
-                MAP_NORESERVE, -1, 0);
+    base = mmap(nullptr, options.bytes, PROT_READ | PROT_WRITE,
+                MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
   }
   if (base == MAP_FAILED) {
     const int err = errno;
     if (fd >= 0) close(fd);
-    return absl::ResourceExhaustedError(absl::StrCat("mmap ", common::FormatByteSize(options.bytes),
-                                                     ": ", std::strerror(err)));
+    return absl::ResourceExhaustedError(
+        absl::StrCat("mmap ", common::FormatByteSize(options.bytes), ": ", std::strerror(err)));
   }
   bool pinned = false;
   if (options.pin_for_gpu) {

@@ -1,10 +1,10 @@
 // Memory regions that slab tiers allocate from: host memory (the DRAM arena, or an emulated HBM
 // pool) and GPU device memory (the real HBM pool).
 //
-// All CUDA use of the cache node sits behind this header and gpu_runtime: every CUDA call is checked
-// and converted to absl::Status in cuda_backend.cc, the one file compiled against the CUDA runtime.
-// Without CUDA at build time, or without a usable GPU at run time, the GPU functions return
-// Unavailable with the reason, and callers fall back explicitly (and say so).
+// All CUDA use of the cache node sits behind this header and gpu_runtime: every CUDA call is
+// checked and converted to absl::Status in cuda_backend.cc, the one file compiled against the CUDA
+// runtime. Without CUDA at build time, or without a usable GPU at run time, the GPU functions
+// return Unavailable with the reason, and callers fall back explicitly (and say so).
 //
 // A backend is created once and never resized. Write/ReadInto may be called concurrently for
 // disjoint ranges.

@@ -24,7 +24,8 @@ prometheus::MetricFamily Family(std::string name, std::string help, prometheus::
   return f;
 }
 
-void Add(prometheus::MetricFamily& f, double value, std::vector<prometheus::ClientMetric::Label> labels) {
+void Add(prometheus::MetricFamily& f, double value,
+         std::vector<prometheus::ClientMetric::Label> labels) {
   prometheus::ClientMetric m;
   m.label = std::move(labels);
   if (f.type == prometheus::MetricType::Counter) {
@@ -45,10 +46,11 @@ class StoreCollector final : public prometheus::Collectable {
     const StoreStats s = store_->Stats();
     auto used = Family("strata_tier_used_bytes", "Bytes charged against the tier's capacity.",
                        MetricType::Gauge);
-    auto cap = Family("strata_tier_capacity_bytes", "Configured capacity of the tier.",
-                      MetricType::Gauge);
+    auto cap =
+        Family("strata_tier_capacity_bytes", "Configured capacity of the tier.", MetricType::Gauge);
     auto blocks = Family("strata_tier_blocks", "Blocks held by the tier.", MetricType::Gauge);
-    auto hits = Family("strata_hits_total", "Block reads served from the tier.", MetricType::Counter);
+    auto hits =
+        Family("strata_hits_total", "Block reads served from the tier.", MetricType::Counter);
     auto evictions = Family("strata_evictions_total", "Blocks removed from the tier to make room.",
                             MetricType::Counter);
     auto failures = Family("strata_checksum_failures_total",
@@ -73,8 +75,8 @@ class StoreCollector final : public prometheus::Collectable {
       Add(read, t.counters.bytes_read, l);
       Add(emulated, t.emulated ? 1 : 0, l);
     }
-    auto misses = Family("strata_misses_total", "Block reads that found no valid copy.",
-                         MetricType::Counter);
+    auto misses =
+        Family("strata_misses_total", "Block reads that found no valid copy.", MetricType::Counter);
     Add(misses, s.misses, {});
     auto moved = Family("strata_moved_bytes_total", "Payload bytes moved between tiers.",
                         MetricType::Counter);
@@ -84,8 +86,8 @@ class StoreCollector final : public prometheus::Collectable {
     auto pending = Family("strata_write_behind_pending_blocks",
                           "Blocks not yet copied to the SSD tier.", MetricType::Gauge);
     Add(pending, s.write_behind_pending, {});
-    return {used, cap, blocks, hits, evictions, failures, written, read, emulated, misses, moved,
-            pending};
+    return {used,    cap,  blocks,   hits,   evictions, failures,
+            written, read, emulated, misses, moved,     pending};
   }
 
  private:
@@ -112,7 +114,8 @@ absl::StatusOr<std::unique_ptr<MetricsExporter>> MetricsExporter::Start(const st
   try {
     impl->exposer = std::make_unique<prometheus::Exposer>(listen);
   } catch (const std::exception& e) {
-    return absl::UnavailableError(absl::StrCat("metrics: cannot listen on ", listen, ": ", e.what()));
+    return absl::UnavailableError(
+        absl::StrCat("metrics: cannot listen on ", listen, ": ", e.what()));
   }
   impl->store_collector = std::make_shared<StoreCollector>(store);
   impl->rpc_duration = &prometheus::BuildHistogram()

@@ -2,11 +2,11 @@
 // the cache node that includes prometheus-cpp: store figures are read from TieredStore::Stats() at
 // scrape time (no counters duplicated), RPC durations arrive through RpcObserver.
 //
-// Names follow Prometheus conventions: strata_tier_used_bytes{tier}, strata_tier_capacity_bytes{tier},
-// strata_hits_total{tier}, strata_misses_total, strata_evictions_total{tier},
-// strata_checksum_failures_total{tier}, strata_rpc_duration_seconds{method,code} (histogram), and
-// bytes moved between tiers. The tier label is the tier's name, so an emulated HBM tier reads
-// tier="hbm(emulated)". Thread-safe.
+// Names follow Prometheus conventions: strata_tier_used_bytes{tier},
+// strata_tier_capacity_bytes{tier}, strata_hits_total{tier}, strata_misses_total,
+// strata_evictions_total{tier}, strata_checksum_failures_total{tier},
+// strata_rpc_duration_seconds{method,code} (histogram), and bytes moved between tiers. The tier
+// label is the tier's name, so an emulated HBM tier reads tier="hbm(emulated)". Thread-safe.
 #pragma once
 
 #include <memory>

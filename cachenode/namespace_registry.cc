@@ -24,7 +24,8 @@ absl::StatusOr<std::unique_ptr<NamespaceRegistry>> NamespaceRegistry::Open(
     std::string line;
     while (in && std::getline(in, line)) {
       if (line.empty()) continue;
-      if (!common::ValidateNamespaceName(line).ok()) continue;  // skip a damaged line, keep the rest
+      if (!common::ValidateNamespaceName(line).ok())
+        continue;  // skip a damaged line, keep the rest
       r->names_[common::NamespaceIdOf(line)] = line;
     }
   }

@@ -54,8 +54,7 @@ absl::StatusOr<std::unique_ptr<Tier>> MakeHbmTier(uint64_t bytes) {
 }
 
 absl::Status Annotate(const absl::Status& s, std::string_view what) {
-  return absl::Status(s.code(), absl::StrCat(common::ToAbsl(what), ": ",
-                                             s.message()));
+  return absl::Status(s.code(), absl::StrCat(common::ToAbsl(what), ": ", s.message()));
 }
 
 }  // namespace

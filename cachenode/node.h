@@ -1,6 +1,6 @@
-// Node: one whole cache node wired together (tiers -> TieredStore -> CacheNodeService -> gRPC server,
-// plus the write-behind loop), so the binary and in-process users (benchmarks, tests) run the very
-// same wiring.
+// Node: one whole cache node wired together (tiers -> TieredStore -> CacheNodeService -> gRPC
+// server, plus the write-behind loop), so the binary and in-process users (benchmarks, tests) run
+// the very same wiring.
 //
 // Start-up is two steps: Create() prepares the data dir and builds the tiers and store (an HBM tier
 // without a usable GPU becomes hbm(emulated), logged on stderr); Serve() starts the RPC server and

@@ -22,7 +22,8 @@ SlabArena::SlabArena(const SlabArenaOptions& options)
       if (class_bytes_.empty() || size > class_bytes_.back()) class_bytes_.push_back(size);
     }
   }
-  if (class_bytes_.empty() || class_bytes_.back() != slab_bytes_) class_bytes_.push_back(slab_bytes_);
+  if (class_bytes_.empty() || class_bytes_.back() != slab_bytes_)
+    class_bytes_.push_back(slab_bytes_);
   slabs_.resize(num_slabs_);
   for (uint32_t i = 0; i < num_slabs_; ++i) free_slabs_.insert(i);
   partial_.resize(class_bytes_.size());

@@ -1,13 +1,13 @@
 // SlabArena: an offset allocator over one fixed region (the DRAM arena or the HBM pool).
 //
-// The region is cut into slabs of `slab_bytes`. A block up to slab_bytes gets a slot of its size class
-// (classes step by a quarter of each power of two, 4 KiB aligned, so rounding wastes at most 25%); each
-// slab serves one class at a time and returns to the free pool when its last slot is freed. A block
-// larger than a slab takes a contiguous run of whole slabs (first fit). Nothing is allocated after
-// construction: capacity is a hard bound by construction.
+// The region is cut into slabs of `slab_bytes`. A block up to slab_bytes gets a slot of its size
+// class (classes step by a quarter of each power of two, 4 KiB aligned, so rounding wastes at most
+// 25%); each slab serves one class at a time and returns to the free pool when its last slot is
+// freed. A block larger than a slab takes a contiguous run of whole slabs (first fit). Nothing is
+// allocated after construction: capacity is a hard bound by construction.
 //
-// Only offsets are managed here; callers own the memory. Not thread-safe: the owning tier serializes
-// calls under its own mutex.
+// Only offsets are managed here; callers own the memory. Not thread-safe: the owning tier
+// serializes calls under its own mutex.
 #pragma once
 
 #include <cstdint>
@@ -52,9 +52,9 @@ class SlabArena {
   static constexpr int32_t kLargeBody = -3;
 
   struct Slab {
-    int32_t size_class = kFree;       // class index, or kFree / kLargeHead / kLargeBody
-    uint32_t run_slabs = 0;           // for kLargeHead: slabs in the run
-    std::vector<uint32_t> free_slots; // slot indices free in this slab (class slabs only)
+    int32_t size_class = kFree;        // class index, or kFree / kLargeHead / kLargeBody
+    uint32_t run_slabs = 0;            // for kLargeHead: slabs in the run
+    std::vector<uint32_t> free_slots;  // slot indices free in this slab (class slabs only)
   };
 
   int SizeClassOf(uint64_t size) const;  // -1 when larger than a slab
@@ -63,10 +63,10 @@ class SlabArena {
   uint64_t slab_bytes_;
   uint64_t num_slabs_;
   uint64_t used_bytes_ = 0;
-  std::vector<uint64_t> class_bytes_;          // slot size per class, ascending
+  std::vector<uint64_t> class_bytes_;  // slot size per class, ascending
   std::vector<Slab> slabs_;
-  std::set<uint32_t> free_slabs_;              // ordered for first-fit runs
-  std::vector<std::set<uint32_t>> partial_;    // per class: slabs with a free slot
+  std::set<uint32_t> free_slabs_;            // ordered for first-fit runs
+  std::vector<std::set<uint32_t>> partial_;  // per class: slabs with a free slot
 };
 
 }  // namespace strata::cachenode

@@ -34,11 +34,11 @@ constexpr char kMetaFamily[] = "meta";
 constexpr uint8_t kMetaVersion = 1;
 constexpr size_t kMetaRecordBytes = 1 + 8 + 8 + 4;
 
-// Values at least this large go to blob files. KV blocks are MiBs, so in practice every payload does;
-// only tiny test payloads stay inline in SSTs.
+// Values at least this large go to blob files. KV blocks are MiBs, so in practice every payload
+// does; only tiny test payloads stay inline in SSTs.
 constexpr uint64_t kMinBlobBytes = 4 << 10;
-// Meta records are 21 bytes (61 with the key): a small memtable holds tens of thousands. With atomic
-// flush it is flushed together with the payload memtable anyway.
+// Meta records are 21 bytes (61 with the key): a small memtable holds tens of thousands. With
+// atomic flush it is flushed together with the payload memtable anyway.
 constexpr uint64_t kMetaWriteBufferBytes = 4 << 20;
 
 // The one place RocksDB statuses become absl::Status.
@@ -102,8 +102,8 @@ absl::Status PrepareDirectory(const std::string& path) {
   const std::string probe = path + "/.strata-write-probe";
   int fd = ::open(probe.c_str(), O_CREAT | O_WRONLY | O_TRUNC | O_CLOEXEC, 0600);
   if (fd < 0) {
-    return absl::FailedPreconditionError(absl::StrCat("ssd tier: directory '", path,
-                                                      "' is not writable: ", std::strerror(errno)));
+    return absl::FailedPreconditionError(
+        absl::StrCat("ssd tier: directory '", path, "' is not writable: ", std::strerror(errno)));
   }
   ::close(fd);
   ::unlink(probe.c_str());
@@ -153,11 +153,12 @@ struct SsdTier::Impl {
   rocksdb::WriteOptions write_options;
   rocksdb::ReadOptions read_options;
 
-  // Serializes mutations, so RocksDB and the index apply them in the same order and a capacity check
-  // and its commit are one step. Readers never take it. Lock order: write_mu, then mu.
-  // Readers take metadata from the index, then the payload from RocksDB: a read racing a replacement
-  // of the same key may pair new bytes with old metadata. Keys are content hashes, so that is the
-  // same bytes; otherwise the store's checksum check turns it into a miss, never wrong data.
+  // Serializes mutations, so RocksDB and the index apply them in the same order and a capacity
+  // check and its commit are one step. Readers never take it. Lock order: write_mu, then mu.
+  // Readers take metadata from the index, then the payload from RocksDB: a read racing a
+  // replacement of the same key may pair new bytes with old metadata. Keys are content hashes, so
+  // that is the same bytes; otherwise the store's checksum check turns it into a miss, never wrong
+  // data.
   absl::Mutex write_mu;
   mutable absl::Mutex mu;
   absl::flat_hash_map<BlockKey, IndexEntry> index ABSL_GUARDED_BY(mu);
@@ -191,9 +192,11 @@ struct SsdTier::Impl {
     std::shared_ptr<rocksdb::TableFactory> table(rocksdb::NewBlockBasedTableFactory(table_options));
 
     rocksdb::ColumnFamilyOptions payload = FamilyOptions(table, options.write_buffer_bytes);
-    payload.enable_blob_files = true;  // keys in SSTs, values in blob files: compaction moves keys only
+    payload.enable_blob_files =
+        true;  // keys in SSTs, values in blob files: compaction moves keys only
     payload.min_blob_size = kMinBlobBytes;
-    payload.blob_file_size = options.blob_file_bytes;  // large files: fewer files, sequential writes
+    payload.blob_file_size =
+        options.blob_file_bytes;  // large files: fewer files, sequential writes
     payload.blob_compression_type = rocksdb::kNoCompression;  // same reason as SSTs
     payload.enable_blob_garbage_collection = true;  // reclaim space of erased/replaced payloads
     rocksdb::ColumnFamilyOptions meta = FamilyOptions(table, kMetaWriteBufferBytes);
@@ -215,7 +218,8 @@ struct SsdTier::Impl {
     rocksdb::FlushOptions flush_options;
     flush_options.wait = true;
     rocksdb::Status s = db->Flush(flush_options, {payload_cf, meta_cf});
-    if (!s.ok()) std::fprintf(stderr, "ssd tier: flush on close failed: %s\n", s.ToString().c_str());
+    if (!s.ok())
+      std::fprintf(stderr, "ssd tier: flush on close failed: %s\n", s.ToString().c_str());
     db->DestroyColumnFamilyHandle(payload_cf);
     db->DestroyColumnFamilyHandle(meta_cf);
     s = db->Close();
@@ -224,13 +228,14 @@ struct SsdTier::Impl {
     db = nullptr;
   }
 
-  // Calls fn for every well-formed meta record in key order; skips the others (collecting their keys
-  // in `malformed` when given). Open drops them, so later scans find none.
+  // Calls fn for every well-formed meta record in key order; skips the others (collecting their
+  // keys in `malformed` when given). Open drops them, so later scans find none.
   absl::Status ScanMeta(const std::function<void(const BlockInfo&)>& fn,
                         std::vector<std::string>* malformed) const {
     std::unique_ptr<rocksdb::Iterator> it(db->NewIterator(rocksdb::ReadOptions(), meta_cf));
     for (it->SeekToFirst(); it->Valid(); it->Next()) {
-      std::optional<BlockInfo> info = DecodeMeta(it->key().ToStringView(), it->value().ToStringView());
+      std::optional<BlockInfo> info =
+          DecodeMeta(it->key().ToStringView(), it->value().ToStringView());
       if (info.has_value()) {
         fn(*info);
       } else if (malformed != nullptr) {
@@ -268,11 +273,12 @@ struct SsdTier::Impl {
     return it->second;
   }
 
-  // Turns one Get/MultiGet result into a handle that owns `value`. A handle may outlive the tier, so
-  // it must not pin memory that dies with the DB. Values below kMinBlobBytes live inline in SSTs and
-  // may come pinned in the block cache: those few bytes are copied. Larger ones come from blob files
-  // into a heap buffer of their own (no blob cache is configured), so that pin is kept: no copy of
-  // MiBs. The ASan test HandleStaysValidAfterEraseOfItsKeyAndAfterTheTierCloses guards both cases.
+  // Turns one Get/MultiGet result into a handle that owns `value`. A handle may outlive the tier,
+  // so it must not pin memory that dies with the DB. Values below kMinBlobBytes live inline in SSTs
+  // and may come pinned in the block cache: those few bytes are copied. Larger ones come from blob
+  // files into a heap buffer of their own (no blob cache is configured), so that pin is kept: no
+  // copy of MiBs. The ASan test HandleStaysValidAfterEraseOfItsKeyAndAfterTheTierCloses guards both
+  // cases.
   static absl::StatusOr<BlockHandle> MakeHandle(const BlockKey& key, const IndexEntry& entry,
                                                 const rocksdb::Status& s,
                                                 std::shared_ptr<ReadValue> value) {
@@ -304,9 +310,9 @@ absl::StatusOr<std::unique_ptr<SsdTier>> SsdTier::Open(const SsdTierOptions& opt
   impl->read_options.readahead_size = 0;  // random multi-MB reads: readahead would only waste I/O
   impl->read_options.adaptive_readahead = false;
   // Payload reads skip RocksDB's CRC32c: the store verifies every payload's xxh3 anyway (a mismatch
-  // is a miss, never data), and Debian's portable RocksDB build computes CRC32c in software at about
-  // 1 GB/s, which measured as the largest cost of an SSD hit (bench/RESULTS.md). Metadata scans keep
-  // their checksums (they use default ReadOptions).
+  // is a miss, never data), and Debian's portable RocksDB build computes CRC32c in software at
+  // about 1 GB/s, which measured as the largest cost of an SSD hit (bench/RESULTS.md). Metadata
+  // scans keep their checksums (they use default ReadOptions).
   impl->read_options.verify_checksums = false;
 
   rocksdb::Status s = impl->OpenDb(options.use_direct_io);
@@ -345,8 +351,8 @@ std::vector<absl::Status> SsdTier::PutBatch(std::span<const BlockInfo> infos,
   }
   const uint64_t capacity = impl_->options.capacity_bytes;
   absl::MutexLock write_lock(&impl_->write_mu);
-  // What this batch does to the index, applied only once RocksDB has taken the batch. A key repeated
-  // in the batch: the last one wins, as in the batch itself.
+  // What this batch does to the index, applied only once RocksDB has taken the batch. A key
+  // repeated in the batch: the last one wins, as in the batch itself.
   absl::flat_hash_map<BlockKey, IndexEntry> staged;
   std::vector<size_t> accepted;
   rocksdb::WriteBatch batch;
@@ -356,8 +362,8 @@ std::vector<absl::Status> SsdTier::PutBatch(std::span<const BlockInfo> infos,
     for (size_t i = 0; i < infos.size(); ++i) {
       const BlockInfo& info = infos[i];
       if (payloads[i].size() != info.size) {
-        out[i] = absl::InvalidArgumentError(absl::StrCat("ssd tier: payload of ", payloads[i].size(),
-                                                         " bytes, info says ", info.size));
+        out[i] = absl::InvalidArgumentError(absl::StrCat(
+            "ssd tier: payload of ", payloads[i].size(), " bytes, info says ", info.size));
         continue;
       }
       uint64_t replaced = 0;  // bytes freed by replacing a block with the same key
@@ -368,9 +374,8 @@ std::vector<absl::Status> SsdTier::PutBatch(std::span<const BlockInfo> infos,
       }
       // used - replaced + size <= capacity, written so nothing overflows.
       if (capacity == 0 || info.size > capacity || used - replaced > capacity - info.size) {
-        out[i] = absl::ResourceExhaustedError(
-            absl::StrCat("ssd tier: no room for ", info.size, " bytes (", used, " of ", capacity,
-                         " used)"));
+        out[i] = absl::ResourceExhaustedError(absl::StrCat(
+            "ssd tier: no room for ", info.size, " bytes (", used, " of ", capacity, " used)"));
         continue;
       }
       used = used - replaced + info.size;

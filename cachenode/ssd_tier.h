@@ -3,13 +3,13 @@
 // Layout: column family "meta" maps the 40-byte encoded BlockKey to a small fixed record (size,
 // checksum, chain position); the default column family maps the same key to the raw payload, which
 // integrated BlobDB stores in blob files (keys and blob references stay in small SSTs). Both are
-// written in one WriteBatch, so a block is either wholly present or absent. On Open the tier rebuilds
-// its in-memory index (key -> size) by scanning "meta" only, never payloads.
+// written in one WriteBatch, so a block is either wholly present or absent. On Open the tier
+// rebuilds its in-memory index (key -> size) by scanning "meta" only, never payloads.
 //
-// Capacity is a hard bound on the sum of payload bytes held; Put returns ResourceExhausted rather than
-// exceed it. Durability: writes skip the WAL (payloads would be written twice); Flush() makes every
-// block written before it durable against a process crash (memtable flushed to blob/SST files).
-// Blocks not yet flushed may be lost on a crash; they are never returned corrupted.
+// Capacity is a hard bound on the sum of payload bytes held; Put returns ResourceExhausted rather
+// than exceed it. Durability: writes skip the WAL (payloads would be written twice); Flush() makes
+// every block written before it durable against a process crash (memtable flushed to blob/SST
+// files). Blocks not yet flushed may be lost on a crash; they are never returned corrupted.
 //
 // Thread-safe.
 #pragma once
@@ -24,11 +24,11 @@
 namespace strata::cachenode {
 
 struct SsdTierOptions {
-  std::string path;                 // RocksDB directory; created when missing
-  uint64_t capacity_bytes = 0;      // hard bound on payload bytes held; 0 disables the tier
+  std::string path;             // RocksDB directory; created when missing
+  uint64_t capacity_bytes = 0;  // hard bound on payload bytes held; 0 disables the tier
   // Direct I/O for reads, flush and compaction: KV blocks are read once per hit and are far larger
-  // than the page cache should hold. Falls back to buffered I/O (logged) where the filesystem refuses
-  // O_DIRECT (tmpfs).
+  // than the page cache should hold. Falls back to buffered I/O (logged) where the filesystem
+  // refuses O_DIRECT (tmpfs).
   bool use_direct_io = true;
   uint64_t write_buffer_bytes = 32ull << 20;  // memtable size; bounds memory and batch size to disk
   uint64_t blob_file_bytes = 256ull << 20;    // large blob files: fewer files, sequential writes

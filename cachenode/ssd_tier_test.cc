@@ -308,7 +308,8 @@ TEST(SsdTierTest, HandleStaysValidAfterEraseOfItsKeyAndAfterTheTierCloses) {
     ASSERT_TRUE(tier->Flush().ok());
     absl::StatusOr<BlockHandle> big_read = tier->Read(Key(1));
     absl::StatusOr<BlockHandle> small_read = tier->Read(Key(2));
-    std::vector<absl::StatusOr<BlockHandle>> batch = tier->ReadBatch(std::vector<BlockKey>{Key(1), Key(2)});
+    std::vector<absl::StatusOr<BlockHandle>> batch =
+        tier->ReadBatch(std::vector<BlockKey>{Key(1), Key(2)});
     ASSERT_TRUE(big_read.ok()) << big_read.status();
     ASSERT_TRUE(small_read.ok()) << small_read.status();
     ASSERT_TRUE(batch[0].ok() && batch[1].ok());

@@ -1,9 +1,10 @@
 // One storage tier of a cache node (HBM, DRAM or SSD) behind one small interface.
 //
 // A tier is plain storage: it keeps blocks and their metadata, bounded by its capacity, and never
-// decides what to evict, promote or verify. Those decisions belong to TieredStore, the only component
-// that moves blocks between tiers. Tiers do not verify checksums either: they return the checksum that
-// was stored with the block, and the store verifies every read (one place, every tier).
+// decides what to evict, promote or verify. Those decisions belong to TieredStore, the only
+// component that moves blocks between tiers. Tiers do not verify checksums either: they return the
+// checksum that was stored with the block, and the store verifies every read (one place, every
+// tier).
 //
 // Thread-safety: every method may be called concurrently from any thread.
 #pragma once
@@ -39,8 +40,8 @@ struct BlockInfo {
 };
 
 // A pinned, read-only view of one block's payload. While a handle lives, its bytes stay valid and
-// unchanged even if the block is erased or evicted meanwhile (the tier frees the memory when the last
-// handle goes). Move-only; cheap to move.
+// unchanged even if the block is erased or evicted meanwhile (the tier frees the memory when the
+// last handle goes). Move-only; cheap to move.
 class BlockHandle {
  public:
   BlockHandle() = default;

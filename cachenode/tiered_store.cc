@@ -192,8 +192,8 @@ absl::Status TieredStore::PutCopyUnlocked(TierKind t, const BlockInfo& info,
   }
 }
 
-absl::StatusOr<TierKind> TieredStore::Put(const BlockInfo& info,
-                                          std::span<const std::byte> payload, bool from_gpu) {
+absl::StatusOr<TierKind> TieredStore::Put(const BlockInfo& info, std::span<const std::byte> payload,
+                                          bool from_gpu) {
   if (payload.empty()) return absl::InvalidArgumentError("empty block");
   if (payload.size() != info.size) {
     return absl::InvalidArgumentError(
@@ -269,9 +269,9 @@ BlockRead TieredStore::ReadVerified(const BlockKey& key,
       t = *best;
       expected = it->second.info.checksum;
     }
-    absl::StatusOr<BlockHandle> handle =
-        (prefetched.has_value() && prefetched_tier == t) ? std::move(*prefetched)
-                                                         : tiers_[Idx(t)]->Read(key);
+    absl::StatusOr<BlockHandle> handle = (prefetched.has_value() && prefetched_tier == t)
+                                             ? std::move(*prefetched)
+                                             : tiers_[Idx(t)]->Read(key);
     prefetched.reset();
     if (handle.ok() && common::Checksum(handle->data()) == expected &&
         handle->info().checksum == expected) {
@@ -300,9 +300,10 @@ BlockRead TieredStore::ReadVerified(const BlockKey& key,
   absl::MutexLock lock(&mu_);
   ++misses_;
   if (saw_corruption) {
-    return BlockRead{absl::DataLossError(absl::StrCat("every copy of ", key.DebugString(),
-                                                      " failed its checksum")),
-                     TierKind::kDram, {}};
+    return BlockRead{absl::DataLossError(
+                         absl::StrCat("every copy of ", key.DebugString(), " failed its checksum")),
+                     TierKind::kDram,
+                     {}};
   }
   return BlockRead{absl::NotFoundError(key.DebugString()), TierKind::kDram, {}};
 }
@@ -521,7 +522,10 @@ uint64_t TieredStore::ComputeLargestBlockBytes() const {
     uint64_t lo = 0, hi = t->Usage().capacity_bytes;
     while (lo < hi) {
       const uint64_t mid = lo + (hi - lo + 1) / 2;
-      if (t->ChargeFor(mid) > 0) lo = mid; else hi = mid - 1;
+      if (t->ChargeFor(mid) > 0)
+        lo = mid;
+      else
+        hi = mid - 1;
     }
     largest = std::max(largest, lo);
   }

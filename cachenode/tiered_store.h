@@ -1,15 +1,15 @@
 // TieredStore: the cache node's block store over its HBM, DRAM and SSD tiers; the only component
 // that moves blocks between tiers.
 //
-// Placement. A put lands in DRAM, or in HBM when it comes from the GPU and the node has an HBM tier;
-// a tier that cannot make room passes the put down. Blocks in HBM/DRAM are copied to SSD by
+// Placement. A put lands in DRAM, or in HBM when it comes from the GPU and the node has an HBM
+// tier; a tier that cannot make room passes the put down. Blocks in HBM/DRAM are copied to SSD by
 // write-behind in batches (FlushWriteBehind), so most blocks leaving DRAM already have an SSD copy.
 //
-// Eviction. Each tier evicts in least-recently-used order, where one request (a put stream or a chain
-// read) stamps all its blocks with the same recency and ties go to the deepest chain position first:
-// a chain's tail leaves before its head, and a shared head (touched by every chain through it) stays
-// longest. A block leaving HBM or DRAM is demoted (copied one tier down) unless a lower tier already
-// holds it; a block leaving SSD is dropped.
+// Eviction. Each tier evicts in least-recently-used order, where one request (a put stream or a
+// chain read) stamps all its blocks with the same recency and ties go to the deepest chain position
+// first: a chain's tail leaves before its head, and a shared head (touched by every chain through
+// it) stays longest. A block leaving HBM or DRAM is demoted (copied one tier down) unless a lower
+// tier already holds it; a block leaving SSD is dropped.
 //
 // Promotion. A block served from a lower tier counts hits while there; on its
 // `promote_after_hits`-th hit it is copied one tier up (SSD -> DRAM, DRAM -> HBM when present). The
@@ -111,10 +111,10 @@ class TieredStore {
                                                            StoreTiers tiers);
   ~TieredStore();
 
-  // Verifies the payload against info.checksum (DataLoss on mismatch), then stores it, replacing any
-  // older block under the key. Returns the tier it landed in. InvalidArgument for an empty payload or
-  // a size that disagrees with info; ResourceExhausted when it is larger than max_block_bytes or than
-  // every tier, or when no tier can make room.
+  // Verifies the payload against info.checksum (DataLoss on mismatch), then stores it, replacing
+  // any older block under the key. Returns the tier it landed in. InvalidArgument for an empty
+  // payload or a size that disagrees with info; ResourceExhausted when it is larger than
+  // max_block_bytes or than every tier, or when no tier can make room.
   absl::StatusOr<TierKind> Put(const BlockInfo& info, std::span<const std::byte> payload,
                                bool from_gpu);
 
@@ -133,8 +133,8 @@ class TieredStore {
   // Removes blocks from every tier; returns how many were present.
   uint32_t Delete(common::NamespaceId ns, std::span<const common::ChainHash> chain);
 
-  // Copies up to one batch of not-yet-persisted blocks to SSD. Returns blocks written (0: nothing to
-  // do). The binary calls it from a background loop; tests call it directly.
+  // Copies up to one batch of not-yet-persisted blocks to SSD. Returns blocks written (0: nothing
+  // to do). The binary calls it from a background loop; tests call it directly.
   size_t FlushWriteBehind();
 
   // Persists everything pending and makes it durable (SSD flush). Used on shutdown.

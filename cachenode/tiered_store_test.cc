@@ -58,9 +58,9 @@ class TieredStoreTest : public ::testing::Test {
   std::unique_ptr<TieredStore> Open(Sizes sz, uint32_t promote_after_hits = 2) {
     StoreTiers tiers;
     if (sz.hbm > 0) {
-      tiers.hbm = std::make_unique<MemoryTier>(
-          MemoryTierOptions{TierKind::kHbm, "hbm(emulated)", true},
-          std::move(*CreateHostMemory({sz.hbm, false, false, "hbm"})));
+      tiers.hbm =
+          std::make_unique<MemoryTier>(MemoryTierOptions{TierKind::kHbm, "hbm(emulated)", true},
+                                       std::move(*CreateHostMemory({sz.hbm, false, false, "hbm"})));
     }
     if (sz.dram > 0) {
       tiers.dram = std::make_unique<MemoryTier>(
@@ -84,7 +84,8 @@ class TieredStoreTest : public ::testing::Test {
   absl::StatusOr<TierKind> Put(TieredStore& s, int chain, int pos, uint64_t size,
                                bool from_gpu = false) {
     const std::string p = PayloadOf(chain, pos, size);
-    BlockInfo info{{kNs, HashOf(chain, pos)}, size, common::Checksum(p), static_cast<uint32_t>(pos)};
+    BlockInfo info{
+        {kNs, HashOf(chain, pos)}, size, common::Checksum(p), static_cast<uint32_t>(pos)};
     return s.Put(info, Bytes(p), from_gpu);
   }
 

@@ -166,10 +166,9 @@ absl::Status CacheNodeClient::WithRetries(
 }
 
 template <typename Request, typename Response>
-absl::Status CacheNodeClient::CallUnary(
-    grpc::Status (v1::CacheNode::StubInterface::*method)(grpc::ClientContext*, const Request&,
-                                                         Response*),
-    const Request& request, Response* response) {
+absl::Status CacheNodeClient::CallUnary(grpc::Status (v1::CacheNode::StubInterface::*method)(
+                                            grpc::ClientContext*, const Request&, Response*),
+                                        const Request& request, Response* response) {
   return WithRetries([&](absl::Time deadline, bool*) {
     grpc::ClientContext context;
     SetDeadline(context, deadline);

@@ -17,9 +17,9 @@
 
 namespace strata::clients {
 
+using common::Concat;
 using common::ToAbsl;
 using common::ToStd;
-using common::Concat;
 
 namespace {
 

@@ -92,7 +92,8 @@ std::vector<ChainHash> HashChain(NamespaceId namespace_id, std::string_view cach
   if (block_tokens == 0) return out;
   std::optional<ChainHash> parent;
   for (size_t start = 0; start + block_tokens <= tokens.size(); start += block_tokens) {
-    parent = HashBlock(parent, namespace_id, cache_salt, tokens.subspan(start, block_tokens), extra);
+    parent =
+        HashBlock(parent, namespace_id, cache_salt, tokens.subspan(start, block_tokens), extra);
     out.push_back(*parent);
   }
   return out;

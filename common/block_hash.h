@@ -4,10 +4,11 @@
 //   h_i = SHA-256(domain, h_{i-1},                  tokens of block i, extra)
 //
 // Every field is tagged and length-prefixed: a one-byte tag, the field's length as a little-endian
-// u64, then its bytes; token ids are little-endian u32. Tags separate the parent from the namespace,
-// so a first block can never collide with a later one, and two tenants (different salts) never share a
-// block. `extra` carries whatever else changes the KV (LoRA id, multimodal content hashes); empty is
-// allowed. The result is stable across processes, machines and restarts (no seeds). Thread-safe.
+// u64, then its bytes; token ids are little-endian u32. Tags separate the parent from the
+// namespace, so a first block can never collide with a later one, and two tenants (different salts)
+// never share a block. `extra` carries whatever else changes the KV (LoRA id, multimodal content
+// hashes); empty is allowed. The result is stable across processes, machines and restarts (no
+// seeds). Thread-safe.
 #pragma once
 
 #include <cstdint>

@@ -7,9 +7,7 @@
 
 namespace strata::common {
 
-std::string ChainHash::Hex() const {
-  return absl::BytesToHexString(ToAbsl(view()));
-}
+std::string ChainHash::Hex() const { return absl::BytesToHexString(ToAbsl(view())); }
 
 absl::StatusOr<ChainHash> ChainHash::FromBytes(std::string_view raw) {
   if (raw.size() != kChainHashBytes) {
@@ -44,9 +42,8 @@ std::string BlockKey::Encode() const {
 
 absl::StatusOr<BlockKey> BlockKey::Decode(std::string_view encoded) {
   if (encoded.size() != kEncodedBlockKeyBytes) {
-    return absl::InvalidArgumentError(
-        absl::StrFormat("encoded block key must be %d bytes, got %d", kEncodedBlockKeyBytes,
-                        encoded.size()));
+    return absl::InvalidArgumentError(absl::StrFormat("encoded block key must be %d bytes, got %d",
+                                                      kEncodedBlockKeyBytes, encoded.size()));
   }
   BlockKey k;
   for (int i = 0; i < 8; ++i) {

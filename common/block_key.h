@@ -1,7 +1,7 @@
 // Block identity: a 32-byte chain hash plus the namespace it lives in.
 //
-// A chain hash names a whole prefix (see block_hash.h). Storage keys are (namespace id, chain hash);
-// a node never serves bytes by a truncated key. Value types; thread-compatible.
+// A chain hash names a whole prefix (see block_hash.h). Storage keys are (namespace id, chain
+// hash); a node never serves bytes by a truncated key. Value types; thread-compatible.
 #pragma once
 
 #include <array>

@@ -16,14 +16,15 @@ absl::StatusOr<uint64_t> ParseByteSize(std::string_view text_in) {
   absl::string_view s = absl::StripAsciiWhitespace(text);
   if (s.empty()) return absl::InvalidArgumentError("size is empty");
   size_t split = 0;
-  while (split < s.size() && (absl::ascii_isdigit(static_cast<unsigned char>(s[split])) ||
-                              s[split] == '.')) {
+  while (split < s.size() &&
+         (absl::ascii_isdigit(static_cast<unsigned char>(s[split])) || s[split] == '.')) {
     ++split;
   }
   const absl::string_view number = s.substr(0, split);
   const absl::string_view suffix = absl::StripAsciiWhitespace(s.substr(split));
   if (number.empty()) {
-    return absl::InvalidArgumentError(absl::StrCat("size '", text, "' does not start with a number"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("size '", text, "' does not start with a number"));
   }
   double multiplier = 0;
   if (suffix.empty() || suffix == "B") {
@@ -45,8 +46,9 @@ absl::StatusOr<uint64_t> ParseByteSize(std::string_view text_in) {
   } else if (suffix == "TB") {
     multiplier = 1e12;
   } else {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "size '", text, "' has unknown suffix '", suffix, "' (use B, KiB, MiB, GiB, TiB, kB, MB, GB, TB)"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("size '", text, "' has unknown suffix '", suffix,
+                     "' (use B, KiB, MiB, GiB, TiB, kB, MB, GB, TB)"));
   }
   double value = 0;
   if (!absl::SimpleAtod(number, &value) || !std::isfinite(value)) {
@@ -57,7 +59,8 @@ absl::StatusOr<uint64_t> ParseByteSize(std::string_view text_in) {
     return absl::InvalidArgumentError(absl::StrCat("size '", text, "' is too large"));
   }
   if (bytes != std::floor(bytes)) {
-    return absl::InvalidArgumentError(absl::StrCat("size '", text, "' is not a whole number of bytes"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("size '", text, "' is not a whole number of bytes"));
   }
   return static_cast<uint64_t>(bytes);
 }

@@ -11,7 +11,8 @@
 
 namespace strata::common {
 
-// InvalidArgument for empty text, an unknown suffix, a negative or fractional byte count, or overflow.
+// InvalidArgument for empty text, an unknown suffix, a negative or fractional byte count, or
+// overflow.
 absl::StatusOr<uint64_t> ParseByteSize(std::string_view text);
 
 // "64.0 MiB", "2.00 GiB", "512 B".

@@ -36,7 +36,8 @@ bool IsKnown(const CommandLineSpec& spec, const std::string& name) {
 
 }  // namespace
 
-std::vector<std::string> ParseCommandLineOrExit(const CommandLineSpec& spec, int argc, char** argv) {
+std::vector<std::string> ParseCommandLineOrExit(const CommandLineSpec& spec, int argc,
+                                                char** argv) {
   std::vector<std::string> positional;
   for (int i = 1; i < argc; ++i) {
     const std::string arg = argv[i];
@@ -50,9 +51,8 @@ std::vector<std::string> ParseCommandLineOrExit(const CommandLineSpec& spec, int
       continue;
     }
     const size_t eq = arg.find('=');
-    std::string name = absl::StrReplaceAll(arg.substr(2, eq == std::string::npos ? std::string::npos
-                                                                                  : eq - 2),
-                                           {{"-", "_"}});
+    std::string name = absl::StrReplaceAll(
+        arg.substr(2, eq == std::string::npos ? std::string::npos : eq - 2), {{"-", "_"}});
     std::string value;
     bool has_value = eq != std::string::npos;
     if (has_value) value = arg.substr(eq + 1);

@@ -13,9 +13,9 @@
 namespace strata::common {
 
 struct CommandLineSpec {
-  std::string program;                // "strata-cachenode"
-  std::string usage;                  // paragraph printed before the flag list
-  std::vector<std::string> flags;     // the binary's flags, underscore names, in display order
+  std::string program;             // "strata-cachenode"
+  std::string usage;               // paragraph printed before the flag list
+  std::vector<std::string> flags;  // the binary's flags, underscore names, in display order
 };
 
 // Parses argv into the named Abseil flags. Returns the positional arguments (argv[0] excluded).

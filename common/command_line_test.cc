@@ -32,7 +32,8 @@ TEST(CommandLineTest, AcceptsDashedNamesBothValueFormsAndBooleans) {
 }
 
 TEST(CommandLineDeathTest, UnknownFlagExits2WithOneLine) {
-  EXPECT_EXIT(Parse({"--no-such-flag=1"}), ::testing::ExitedWithCode(2), "unknown flag --no-such-flag");
+  EXPECT_EXIT(Parse({"--no-such-flag=1"}), ::testing::ExitedWithCode(2),
+              "unknown flag --no-such-flag");
 }
 
 TEST(CommandLineDeathTest, BadValueExits2) {

@@ -1,7 +1,7 @@
 // The one place where absl::Status and grpc::Status convert into each other.
 //
-// Both use the google.rpc.Code numbering, so codes map one to one; messages are kept. Pure functions,
-// thread-safe.
+// Both use the google.rpc.Code numbering, so codes map one to one; messages are kept. Pure
+// functions, thread-safe.
 #pragma once
 
 #include <grpcpp/support/status.h>

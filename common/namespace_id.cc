@@ -19,8 +19,8 @@ absl::Status ValidateNamespaceName(std::string_view name_in) {
     const bool ok = absl::ascii_isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '_' ||
                     c == ':' || c == '/' || c == '-';
     if (!ok) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "namespace '", name, "' has a character outside [A-Za-z0-9._:/-]"));
+      return absl::InvalidArgumentError(
+          absl::StrCat("namespace '", name, "' has a character outside [A-Za-z0-9._:/-]"));
     }
   }
   return absl::OkStatus();

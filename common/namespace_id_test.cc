@@ -14,7 +14,8 @@ TEST(NamespaceIdTest, ValidatesNames) {
   EXPECT_TRUE(ValidateNamespaceName("llama3-8b/bf16/vllm-flash/tp0/b16").ok());
   EXPECT_EQ(ValidateNamespaceName("").code(), absl::StatusCode::kInvalidArgument);
   EXPECT_EQ(ValidateNamespaceName("has space").code(), absl::StatusCode::kInvalidArgument);
-  EXPECT_EQ(ValidateNamespaceName(std::string(129, 'a')).code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(ValidateNamespaceName(std::string(129, 'a')).code(),
+            absl::StatusCode::kInvalidArgument);
   EXPECT_TRUE(ValidateNamespaceName(std::string(128, 'a')).ok());
 }
 

@@ -1,7 +1,7 @@
-// PeriodicLoop: a background loop for one small job (write-behind, expiry). It calls `step` again at
-// once while step reports it did work, otherwise after `idle_period` or when woken. Start/Stop are
-// explicit; Stop waits for the current step. Components expose their step as a plain method so tests
-// call it directly instead of running a loop. Thread-safe.
+// PeriodicLoop: a background loop for one small job (write-behind, expiry). It calls `step` again
+// at once while step reports it did work, otherwise after `idle_period` or when woken. Start/Stop
+// are explicit; Stop waits for the current step. Components expose their step as a plain method so
+// tests call it directly instead of running a loop. Thread-safe.
 #pragma once
 
 #include <functional>
