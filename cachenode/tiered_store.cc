@@ -242,9 +242,13 @@ absl::StatusOr<TierKind> TieredStore::Put(const BlockInfo& info, std::span<const
     e.hits_in_tier = 0;
     e.stamp = next_stamp_++;
     AddCopyLocked(e, *t);
-    if (*t != TierKind::kSsd && tier(TierKind::kSsd) != nullptr && !e.write_pending) {
-      e.write_pending = true;
-      ++write_pending_;
+    if (*t != TierKind::kSsd && tier(TierKind::kSsd) != nullptr) {
+      if (!e.write_pending) {
+        e.write_pending = true;
+        ++write_pending_;
+      }
+      // Queued again even when already pending: a batch may be writing the replaced bytes right
+      // now, and it drops them (not current) without queueing the key again.
       write_queue_.push_back(info.key);
     }
     return *t;
@@ -441,10 +445,14 @@ size_t TieredStore::FlushWriteBehind() {
       }
       const std::optional<TierKind> from = BestTier(it->second);
       auto handle = tiers_[Idx(*from)]->Read(key);
-      if (!handle.ok()) continue;
-      if (common::Checksum(handle->data()) != it->second.info.checksum) {
-        ++counters_[Idx(*from)].checksum_failures;  // never persist bad bytes
+      const bool bad_bytes =
+          handle.ok() && common::Checksum(handle->data()) != it->second.info.checksum;
+      if (!handle.ok() || bad_bytes) {
+        if (bad_bytes) ++counters_[Idx(*from)].checksum_failures;  // never persist bad bytes
+        // Forget the copy that cannot be read; a copy left in another tier is retried.
         DropCopyLocked(key, *from);
+        auto left = entries_.find(key);
+        if (left != entries_.end() && left->second.write_pending) write_queue_.push_back(key);
         continue;
       }
       const BlockInfo info = it->second.info;
