@@ -8,6 +8,8 @@ PACKAGES=(
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
   libabsl-dev librocksdb-dev prometheus-cpp-dev libxxhash-dev libssl-dev
   libgtest-dev libgmock-dev
+  libzmq3-dev cppzmq-dev libmsgpack-cxx-dev
+  python3 python3-zmq python3-msgpack
 )
 
 missing=()
