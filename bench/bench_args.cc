@@ -142,8 +142,27 @@ absl::StatusOr<BenchCommand> ParseBenchArgs(const std::vector<std::string>& args
     STRATA_RETURN_IF_ERROR(w.Validate());
     return cmd;
   }
+  if (args[0] == "router") {
+    cmd.kind = BenchCommand::Kind::kRouter;
+    RouterBenchOptions& r = cmd.router;
+    STRATA_RETURN_IF_ERROR(
+        ApplyFlags(args, 1,
+                   {{"nodes", Integer("nodes", &r.nodes)},
+                    {"blocks", Integer("blocks", &r.entries)},
+                    {"chain", Integer("chain", &r.chain_blocks)},
+                    {"shared-prefixes", Integer("shared-prefixes", &r.shared_prefixes)},
+                    {"shared-blocks", Integer("shared-blocks", &r.shared_blocks)},
+                    {"batch-keys", Integer("batch-keys", &r.batch_keys)},
+                    {"routes", Integer("routes", &r.routes)},
+                    {"churn-events", Integer("churn-events", &r.churn_events)},
+                    {"shards", Integer("shards", &r.shards)},
+                    {"seed", Integer("seed", &r.seed)},
+                    {"output", Output(&cmd.output)}}));
+    STRATA_RETURN_IF_ERROR(r.Validate());
+    return cmd;
+  }
   return absl::InvalidArgumentError(
-      absl::StrCat("unknown command '", args[0], "' (expected tiers or workload)"));
+      absl::StrCat("unknown command '", args[0], "' (expected tiers, workload or router)"));
 }
 
 std::string BenchUsage() {
@@ -163,6 +182,15 @@ std::string BenchUsage() {
       Writes deterministic prefix chains to a running node, reads each chain back with one Get,
       verifies every byte, re-reads a hot subset (promotion), prints hits per tier and the node's
       Stats.
+
+  strata-bench router [--nodes 64] [--blocks 10000000] [--chain 64] [--shared-prefixes 16]
+                      [--shared-blocks 16] [--batch-keys 1024] [--routes 300000]
+                      [--churn-events 10000000] [--shards 64] [--seed 1] [--output text|json]
+      The router's index in process: fills it through EventIngest with --blocks (block, node)
+      entries over --nodes nodes (chains of --chain blocks whose first --shared-blocks are one
+      of --shared-prefixes system prompts held by every node), then reports ingest block
+      events/s (fill, churn, parse+decode+apply), route (Match) latency p50/p99/p99.9 alone and
+      during ingest, and bytes per (block, node) entry.
 
 Exit status: 0 success; 1 a measurement or RPC failed, or bytes read back differed; 2 bad usage.
 Progress goes to stderr; results to stdout.

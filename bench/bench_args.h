@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "bench/router_bench.h"
 #include "bench/tiers_bench.h"
 #include "bench/workload.h"
 
@@ -15,11 +16,12 @@ namespace strata::bench {
 enum class OutputFormat { kText, kJson };
 
 struct BenchCommand {
-  enum class Kind { kHelp, kTiers, kWorkload };
+  enum class Kind { kHelp, kTiers, kWorkload, kRouter };
   Kind kind = Kind::kHelp;
   OutputFormat output = OutputFormat::kText;
   TiersOptions tiers;
   WorkloadOptions workload;
+  RouterBenchOptions router;
 };
 
 // `args` excludes argv[0]. InvalidArgument naming the problem (unknown command or flag, missing or

@@ -1,8 +1,6 @@
 #include "cachenode/cache_node_service.h"
 
-#include <grpcpp/ext/proto_server_reflection_plugin.h>
 #include <grpcpp/grpcpp.h>
-#include <grpcpp/health_check_service_interface.h>
 
 #include <algorithm>
 #include <cstring>
@@ -68,6 +66,11 @@ bool CacheNodeService::WaitUntilIdle(absl::Duration timeout) {
   absl::MutexLock lock(&inflight_mu_);
   auto idle = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(inflight_mu_) { return inflight_ == 0; };
   return inflight_mu_.AwaitWithTimeout(absl::Condition(&idle), timeout);
+}
+
+int CacheNodeService::InflightRpcs() const {
+  absl::MutexLock lock(&inflight_mu_);
+  return inflight_;
 }
 
 absl::StatusOr<std::vector<common::ChainHash>> CacheNodeService::ParseChain(
@@ -315,20 +318,7 @@ grpc::Status CacheNodeService::ListNamespaces(grpc::ServerContext*,
 }
 
 absl::StatusOr<NodeServer> StartNodeServer(const std::string& listen, CacheNodeService* service) {
-  grpc::EnableDefaultHealthCheckService(true);
-  grpc::reflection::InitProtoReflectionServerBuilderPlugin();
-  NodeServer out;
-  grpc::ServerBuilder builder;
-  builder.AddListeningPort(listen, grpc::InsecureServerCredentials(), &out.port);
-  builder.RegisterService(service);
-  builder.SetMaxReceiveMessageSize(kMaxMessageBytes);
-  builder.SetMaxSendMessageSize(kMaxMessageBytes);
-  out.server = builder.BuildAndStart();
-  if (out.server == nullptr || out.port == 0) {
-    return absl::UnavailableError(absl::StrCat("cannot listen on ", listen));
-  }
-  out.server->GetHealthCheckService()->SetServingStatus(true);
-  return out;
+  return common::StartGrpcServer(listen, {service}, kMaxMessageBytes);
 }
 
 }  // namespace strata::cachenode

@@ -23,6 +23,7 @@
 #include "cachenode/namespace_registry.h"
 #include "cachenode/tiered_store.h"
 #include "common/clock.h"
+#include "common/grpc_server.h"
 #include "strata/v1/cachenode.grpc.pb.h"
 
 namespace strata::cachenode {
@@ -77,6 +78,9 @@ class CacheNodeService final : public strata::v1::CacheNode::Service {
   // drain waits for in-flight RPCs only and not for idle client connections to go away.
   bool WaitUntilIdle(absl::Duration timeout);
 
+  // RPCs running now (the load a node reports to the router).
+  int InflightRpcs() const;
+
  private:
   class RpcTimer;
   absl::StatusOr<std::vector<common::ChainHash>> ParseChain(
@@ -92,18 +96,15 @@ class CacheNodeService final : public strata::v1::CacheNode::Service {
   const CacheNodeServiceOptions options_;
   RpcObserver* const observer_;
   common::Clock* const clock_;
-  absl::Mutex inflight_mu_;
+  mutable absl::Mutex inflight_mu_;
   int inflight_ ABSL_GUARDED_BY(inflight_mu_) = 0;
 };
 
-struct NodeServer {
-  std::unique_ptr<grpc::Server> server;
-  int port = 0;  // the bound port (useful with ":0")
-};
+using NodeServer = common::GrpcServer;
 
-// Builds and starts a server on `listen` ("HOST:PORT"; port 0 picks one) with the service, the
-// standard grpc.health.v1 health service (SERVING), server reflection and explicit message-size
-// limits. Unavailable when the address cannot be bound.
+// Starts a server on `listen` ("HOST:PORT"; port 0 picks one) with the service, the standard
+// grpc.health.v1 health service (SERVING), server reflection and the node's message-size limit
+// (common::StartGrpcServer). Unavailable when the address cannot be bound.
 absl::StatusOr<NodeServer> StartNodeServer(const std::string& listen, CacheNodeService* service);
 
 }  // namespace strata::cachenode

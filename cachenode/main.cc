@@ -1,6 +1,5 @@
 // strata-cachenode: the per-node cache agent. flags -> options -> wiring -> signals.
-#include <pthread.h>
-#include <signal.h>
+#include <unistd.h>
 
 #include <iostream>
 #include <string>
@@ -8,11 +7,15 @@
 
 #include "absl/flags/flag.h"
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
 #include "cachenode/metrics_exporter.h"
 #include "cachenode/node.h"
 #include "common/byte_size.h"
 #include "common/command_line.h"
 #include "common/status_macros.h"
+#include "common/stop_signals.h"
 
 ABSL_FLAG(std::string, listen, "127.0.0.1:7070",
           "gRPC address HOST:PORT (port 0 picks a free one)");
@@ -30,6 +33,15 @@ ABSL_FLAG(std::vector<std::string>, namespaces, {"default"},
 ABSL_FLAG(uint32_t, promote_after_hits, 2,
           "Hits in a lower tier before a block is copied up; 0: never");
 ABSL_FLAG(bool, ssd_direct_io, true, "Direct I/O for the SSD tier (falls back where unsupported)");
+ABSL_FLAG(
+    std::string, router, "",
+    "strata-router address HOST:PORT: register, heartbeat and stream tier events; empty: off");
+ABSL_FLAG(std::string, node_id, "", "Node name given to the router; empty: this host's name");
+ABSL_FLAG(std::string, advertise, "",
+          "HOST:PORT the router gives clients for this node; empty: the bound listen address "
+          "(required when --listen is a wildcard such as 0.0.0.0)");
+ABSL_FLAG(absl::Duration, heartbeat_interval, absl::Seconds(1),
+          "How often the node heartbeats its load to the router (e.g. 500ms, 1s)");
 
 namespace strata::cachenode {
 namespace {
@@ -41,7 +53,7 @@ absl::StatusOr<uint64_t> SizeFlag(const char* flag, const std::string& value) {
   return *v;
 }
 
-absl::StatusOr<NodeOptions> OptionsFromFlags() {
+absl::StatusOr<NodeOptions> OptionsFromFlags(uint64_t start_ns) {
   NodeOptions o;
   o.listen = absl::GetFlag(FLAGS_listen);
   o.data_dir = absl::GetFlag(FLAGS_data_dir);
@@ -55,22 +67,43 @@ absl::StatusOr<NodeOptions> OptionsFromFlags() {
   o.ssd.use_direct_io = absl::GetFlag(FLAGS_ssd_direct_io);
   o.namespaces = absl::GetFlag(FLAGS_namespaces);
   if (o.data_dir.empty()) return absl::InvalidArgumentError("--data-dir is empty");
+  o.router.router = absl::GetFlag(FLAGS_router);
+  if (o.router.enabled()) {
+    o.router.node_id = absl::GetFlag(FLAGS_node_id);
+    if (o.router.node_id.empty()) {
+      char host[256] = {};
+      if (gethostname(host, sizeof(host) - 1) != 0 || host[0] == '\0') {
+        return absl::InvalidArgumentError("--node-id not given and the hostname is unknown");
+      }
+      o.router.node_id = host;
+    }
+    o.router.advertise = absl::GetFlag(FLAGS_advertise);
+    if (o.router.advertise.empty()) {
+      const std::string host = o.listen.substr(0, o.listen.rfind(':'));
+      if (host.empty() || host == "0.0.0.0" || host == "::" || host == "[::]") {
+        return absl::InvalidArgumentError(absl::StrCat(
+            "--listen ", o.listen, " is a wildcard address: give --advertise HOST:PORT"));
+      }
+    }
+    o.router.heartbeat_interval = absl::GetFlag(FLAGS_heartbeat_interval);
+    o.router.epoch = start_ns;  // a restart gets a larger epoch, so the router drops the old life
+  }
   STRATA_RETURN_IF_ERROR(o.Validate());
   return o;
 }
 
 int Run() {
-  auto options = OptionsFromFlags();
+  // Debian's Abseil checks every mutex acquisition for lock-order cycles, a measurable CPU cost on
+  // hot paths; lock order is exercised by the unit tests instead.
+  absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
+  const uint64_t start_ns = static_cast<uint64_t>(absl::ToUnixNanos(absl::Now()));
+  auto options = OptionsFromFlags(start_ns);
   if (!options.ok()) {
     std::cerr << "strata-cachenode: " << options.status().message() << "\n";
     return 2;
   }
-  // Block the stop signals in every thread; the main thread takes them with sigwait below.
-  sigset_t stop_signals;
-  sigemptyset(&stop_signals);
-  sigaddset(&stop_signals, SIGTERM);
-  sigaddset(&stop_signals, SIGINT);
-  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+  // Blocked in every thread (started after this); the main thread takes them below.
+  const sigset_t stop_signals = common::BlockStopSignals();
 
   auto node = Node::Create(*options);
   if (!node.ok()) {
@@ -98,9 +131,7 @@ int Run() {
   }
   std::cout << "strata-cachenode serving on " << (*node)->address() << std::endl;
 
-  int sig = 0;
-  sigwait(&stop_signals, &sig);
-  std::cerr << "strata-cachenode: " << (sig == SIGTERM ? "SIGTERM" : "SIGINT")
+  std::cerr << "strata-cachenode: " << common::WaitForStopSignal(stop_signals)
             << ": draining (no new RPCs, flushing write-behind)\n";
   if (absl::Status d = (*node)->Shutdown(absl::Seconds(10)); !d.ok()) {
     std::cerr << "strata-cachenode: drain failed: " << d.message() << "\n";
@@ -123,14 +154,17 @@ int main(int argc, char** argv) {
       "tiers over gRPC (service strata.v1.CacheNode, grpc.health.v1, reflection).\n\n"
       "  strata-cachenode --listen 127.0.0.1:7070 --data-dir /var/lib/strata \\\n"
       "      --dram-bytes 8GiB --ssd-bytes 200GiB [--hbm-bytes 4GiB] [--metrics-listen "
-      "0.0.0.0:9100]\n\n"
+      "0.0.0.0:9100]\n"
+      "      [--router ROUTER:PORT --node-id NAME --advertise HOST:PORT]\n\n"
       "Sizes take B, KiB, MiB, GiB, TiB (or kB, MB, GB, TB). Prints 'strata-cachenode serving on\n"
       "HOST:PORT' on stdout once serving; logs go to stderr. SIGTERM or SIGINT drains: stops\n"
       "accepting RPCs, persists pending blocks to SSD, exits 0. Exit 2: bad flags or a startup\n"
-      "failure (one line on stderr).";
+      "failure (one line on stderr). With --router the node registers with strata-router,\n"
+      "heartbeats its load and streams its tier events; an unreachable router is retried.";
   spec.flags = {
       "listen",          "data_dir",       "hbm_bytes",  "dram_bytes",         "ssd_bytes",
-      "max_block_bytes", "metrics_listen", "namespaces", "promote_after_hits", "ssd_direct_io"};
+      "max_block_bytes", "metrics_listen", "namespaces", "promote_after_hits", "ssd_direct_io",
+      "router",          "node_id",        "advertise",  "heartbeat_interval"};
   const std::vector<std::string> rest = strata::common::ParseCommandLineOrExit(spec, argc, argv);
   if (!rest.empty()) {
     std::cerr << "strata-cachenode: unexpected argument '" << rest[0] << "' (see --help)\n";

@@ -12,29 +12,13 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
+#include "common/metric_family.h"
 
 namespace strata::cachenode {
 namespace {
 
-prometheus::MetricFamily Family(std::string name, std::string help, prometheus::MetricType type) {
-  prometheus::MetricFamily f;
-  f.name = std::move(name);
-  f.help = std::move(help);
-  f.type = type;
-  return f;
-}
-
-void Add(prometheus::MetricFamily& f, double value,
-         std::vector<prometheus::ClientMetric::Label> labels) {
-  prometheus::ClientMetric m;
-  m.label = std::move(labels);
-  if (f.type == prometheus::MetricType::Counter) {
-    m.counter.value = value;
-  } else {
-    m.gauge.value = value;
-  }
-  f.metric.push_back(std::move(m));
-}
+using common::metrics::Add;
+using common::metrics::Family;
 
 // Reads the store's plain stats struct at scrape time.
 class StoreCollector final : public prometheus::Collectable {

@@ -3,6 +3,7 @@
 #include <grpcpp/grpcpp.h>
 #include <grpcpp/health_check_service_interface.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
@@ -57,6 +58,12 @@ absl::Status Annotate(const absl::Status& s, std::string_view what) {
   return absl::Status(s.code(), absl::StrCat(common::ToAbsl(what), ": ", s.message()));
 }
 
+// A listen host that names no reachable address: the router cannot hand it to clients.
+bool IsWildcardHost(const std::string& listen) {
+  const std::string host = listen.substr(0, listen.rfind(':'));
+  return host.empty() || host == "0.0.0.0" || host == "::" || host == "[::]";
+}
+
 }  // namespace
 
 absl::Status NodeOptions::Validate() const {
@@ -66,6 +73,18 @@ absl::Status NodeOptions::Validate() const {
   }
   if (ssd.capacity_bytes > 0 && data_dir.empty() && ssd.path.empty()) {
     return absl::InvalidArgumentError("an SSD tier needs a data dir");
+  }
+  if (router.enabled()) {
+    RouterLinkOptions link = router;
+    if (link.advertise.empty()) {
+      if (IsWildcardHost(listen)) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            "listen address ", listen,
+            " is a wildcard: give the router an advertise address (HOST:PORT clients can reach)"));
+      }
+      link.advertise = listen;
+    }
+    if (absl::Status s = link.Validate(); !s.ok()) return Annotate(s, "router link");
   }
   return store.Validate();
 }
@@ -120,6 +139,15 @@ absl::Status Node::Serve(RpcObserver* observer) {
   write_behind_ = std::make_unique<common::PeriodicLoop>(
       [store] { return store->FlushWriteBehind() > 0; }, options_.write_behind_idle);
   write_behind_->Start();
+  if (options_.router.enabled()) {
+    RouterLinkOptions link = options_.router;
+    if (link.advertise.empty()) link.advertise = address();
+    CacheNodeService* service = service_.get();
+    STRATA_ASSIGN_OR_RETURN(router_link_, RouterLink::Create(link, store, [service]() -> uint32_t {
+                              return static_cast<uint32_t>(std::max(0, service->InflightRpcs()));
+                            }));
+    router_link_->Start();
+  }
   return absl::OkStatus();
 }
 
@@ -129,6 +157,11 @@ std::string Node::address() const {
 }
 
 absl::Status Node::Shutdown(absl::Duration grace) {
+  if (router_link_ != nullptr) {
+    // First, so the router stops sending work here while in-flight RPCs finish.
+    router_link_->Shutdown();
+    router_link_.reset();
+  }
   if (server_.server != nullptr) {
     server_.server->GetHealthCheckService()->SetServingStatus(false);
     // In-flight RPCs get `grace` to finish. Shutdown is then immediate: gRPC's graceful shutdown

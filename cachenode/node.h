@@ -3,9 +3,11 @@
 // the very same wiring.
 //
 // Start-up is two steps: Create() prepares the data dir and builds the tiers and store (an HBM tier
-// without a usable GPU becomes hbm(emulated), logged on stderr); Serve() starts the RPC server and
-// the write-behind loop. Between them the caller can attach things that need the store (the
-// metrics exporter). Shutdown() drains. Not thread-safe itself; the store and service are.
+// without a usable GPU becomes hbm(emulated), logged on stderr); Serve() starts the RPC server, the
+// write-behind loop and, when a router is configured, the router link (router_link.h). Between
+// them the caller can attach things that need the store (the metrics exporter). Shutdown() tells
+// the router the node is draining, stops the link, then drains. Not thread-safe itself; the store
+// and service are.
 #pragma once
 
 #include <memory>
@@ -16,6 +18,7 @@
 #include "absl/time/time.h"
 #include "cachenode/cache_node_service.h"
 #include "cachenode/namespace_registry.h"
+#include "cachenode/router_link.h"
 #include "cachenode/ssd_tier.h"
 #include "cachenode/tiered_store.h"
 #include "common/periodic_loop.h"
@@ -35,6 +38,9 @@ struct NodeOptions {
   // Write-behind runs again at once while it finds work, else after this idle period: bounds how
   // long a fresh block waits for its SSD copy.
   absl::Duration write_behind_idle = absl::Milliseconds(20);
+  // The router link; router empty: off (no events are even recorded). advertise empty: the bound
+  // listen address, which must then not be a wildcard. epoch 0: the time Serve() runs.
+  RouterLinkOptions router;
 
   // InvalidArgument naming the bad field.
   absl::Status Validate() const;
@@ -47,17 +53,21 @@ class Node {
   static absl::StatusOr<std::unique_ptr<Node>> Create(const NodeOptions& options);
   ~Node();  // Shutdown() when still serving.
 
-  // Starts the gRPC server and write-behind. `observer` (may be null) must outlive the node.
-  // Unavailable when the address cannot be bound.
+  // Starts the gRPC server, write-behind and the router link (when configured; it registers in the
+  // background, so an unreachable router does not fail Serve). `observer` (may be null) must
+  // outlive the node. Unavailable when the address cannot be bound.
   absl::Status Serve(RpcObserver* observer = nullptr);
 
-  // Drains: health turns NOT_SERVING, in-flight RPCs get up to `grace` to finish, the server stops,
-  // pending blocks are written to SSD and flushed. Safe to call more than once.
+  // Drains: the router hears draining=true and the link stops, health turns NOT_SERVING, in-flight
+  // RPCs get up to `grace` to finish, the server stops, pending blocks are written to SSD and
+  // flushed. Safe to call more than once.
   absl::Status Shutdown(absl::Duration grace = absl::Seconds(10));
 
   int port() const { return server_.port; }
   std::string address() const;  // "HOST:PORT" with the bound port
   TieredStore* store() const { return store_.get(); }
+  // The router link while serving with a router configured, else null.
+  RouterLink* router_link() const { return router_link_.get(); }
   const NodeOptions& options() const { return options_; }
 
  private:
@@ -69,6 +79,7 @@ class Node {
   std::unique_ptr<CacheNodeService> service_;
   NodeServer server_;
   std::unique_ptr<common::PeriodicLoop> write_behind_;
+  std::unique_ptr<RouterLink> router_link_;  // last: it reads the service and the store
 };
 
 }  // namespace strata::cachenode

@@ -93,6 +93,7 @@ void TieredStore::AddCopyLocked(Entry& e, TierKind t) {
   if (!Has(e, t)) {
     e.present |= Bit(t);
     lru_[Idx(t)].insert(LruKeyOf(e));
+    EmitLocked(BlockEventKind::kStored, t, e.info.key);
   }
   if (t == TierKind::kSsd && e.write_pending) {
     e.write_pending = false;
@@ -108,6 +109,7 @@ bool TieredStore::DropCopyLocked(const BlockKey& key, TierKind t) {
     lru_[Idx(t)].erase(LruKeyOf(e));
     e.present &= static_cast<uint8_t>(~Bit(t));
     (void)tiers_[Idx(t)]->Erase(key);  // NotFound here only means it is already gone
+    EmitLocked(BlockEventKind::kRemoved, t, key);
   }
   if (e.present != 0) return false;
   if (e.write_pending) --write_pending_;
@@ -231,16 +233,18 @@ absl::StatusOr<TierKind> TieredStore::Put(const BlockInfo& info, std::span<const
         lru_[Idx(other)].erase(LruKeyOf(e));
         e.present &= static_cast<uint8_t>(~Bit(other));
         (void)tiers_[Idx(other)]->Erase(info.key);
+        EmitLocked(BlockEventKind::kRemoved, other, info.key);
       }
     }
-    if (Has(e, *t)) {
-      lru_[Idx(*t)].erase(LruKeyOf(e));
-      e.present &= static_cast<uint8_t>(~Bit(*t));
-    }
+    // A re-put into the tier that already holds the key changes its recency, not its tier set:
+    // the copy stays present (no removed/stored pair for the router), only its LRU slot moves.
+    const bool already_here = Has(e, *t);
+    if (already_here) lru_[Idx(*t)].erase(LruKeyOf(e));
     e.info = info;
     e.generation = next_generation_++;
     e.hits_in_tier = 0;
     e.stamp = next_stamp_++;
+    if (already_here) lru_[Idx(*t)].insert(LruKeyOf(e));
     AddCopyLocked(e, *t);
     if (*t != TierKind::kSsd && tier(TierKind::kSsd) != nullptr) {
       if (!e.write_pending) {
@@ -499,6 +503,21 @@ absl::Status TieredStore::Drain() {
   }
   if (owned_.ssd != nullptr && tier(TierKind::kSsd) != nullptr) return owned_.ssd->Flush();
   return absl::OkStatus();
+}
+
+void TieredStore::SetEventSink(BlockEventSink* sink) {
+  absl::MutexLock lock(&mu_);
+  sink_ = sink;
+}
+
+void TieredStore::VisitBlocks(
+    absl::FunctionRef<void()> cut,
+    absl::FunctionRef<void(const BlockKey& key, uint8_t tiers)> visit) const {
+  absl::MutexLock lock(&mu_);
+  cut();
+  for (const auto& [key, e] : entries_) {
+    if (e.present != 0) visit(key, e.present);
+  }
 }
 
 StoreStats TieredStore::Stats() const {

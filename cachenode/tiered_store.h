@@ -21,6 +21,10 @@
 //
 // Pins. Handles returned by GetChain pin the bytes they reference until destroyed.
 //
+// Events. With a BlockEventSink set, every change of which tiers hold a block is reported under
+// the store mutex (block_events.h): stored(key, tier) when a copy appears, removed(key, tier) when
+// one goes. VisitBlocks pairs a consistent full listing with a cut point in that event stream.
+//
 // Thread-safe. Metadata sits under one mutex; payload copies of puts and reads run outside it
 // (demotions and write-behind bookkeeping run under it).
 #pragma once
@@ -35,8 +39,10 @@
 
 #include "absl/container/btree_set.h"
 #include "absl/container/flat_hash_map.h"
+#include "absl/functional/function_ref.h"
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
+#include "cachenode/block_events.h"
 #include "cachenode/ssd_tier.h"
 #include "cachenode/tier.h"
 
@@ -148,6 +154,17 @@ class TieredStore {
   // The tier of a kind, or null when not configured.
   Tier* tier(TierKind kind) const { return tiers_[static_cast<int>(kind)]; }
 
+  // Reports every later change of a block's tier set to `sink` (null: off, no cost). Set it once,
+  // before serving; `sink` must outlive the store or be replaced by null first.
+  void SetEventSink(BlockEventSink* sink);
+
+  // Under the store mutex: calls `cut` once, then `visit` for every block with its tier bitmask
+  // (bit 1 << TierKind per tier holding a copy). No event can fall between the listing and the
+  // events reported after it, so `cut` is where a snapshot consumer discards what it buffered.
+  // Both callbacks must be cheap and must not call into the store; the store is blocked meanwhile.
+  void VisitBlocks(absl::FunctionRef<void()> cut,
+                   absl::FunctionRef<void(const BlockKey& key, uint8_t tiers)> visit) const;
+
  private:
   struct Entry {
     BlockInfo info;
@@ -170,6 +187,10 @@ class TieredStore {
   std::optional<TierKind> Above(TierKind t) const;
 
   void TouchLocked(Entry& e, uint64_t stamp) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void EmitLocked(BlockEventKind kind, TierKind t, const BlockKey& key)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    if (sink_ != nullptr) sink_->OnBlockEvent(kind, t, key);
+  }
   void AddCopyLocked(Entry& e, TierKind t) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Removes the copy in t; erases the entry (and returns true) when it was the last copy.
   bool DropCopyLocked(const BlockKey& key, TierKind t) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
@@ -196,6 +217,7 @@ class TieredStore {
   uint64_t largest_block_bytes_ = 0;
 
   mutable absl::Mutex mu_;
+  BlockEventSink* sink_ ABSL_GUARDED_BY(mu_) = nullptr;
   absl::flat_hash_map<BlockKey, Entry> entries_ ABSL_GUARDED_BY(mu_);
   std::array<absl::btree_set<LruKey>, kNumTiers> lru_ ABSL_GUARDED_BY(mu_);
   std::deque<BlockKey> write_queue_ ABSL_GUARDED_BY(mu_);

@@ -8,9 +8,13 @@
 #include <random>
 #include <string>
 #include <thread>
+#include <utility>
 
+#include "absl/synchronization/mutex.h"
+#include "cachenode/block_events.h"
 #include "cachenode/memory_tier.h"
 #include "common/checksum.h"
+#include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
 namespace strata::cachenode {
@@ -304,6 +308,125 @@ TEST_F(TieredStoreTest, RePutsRacingWriteBehindLeaveNothingUnpersistedAfterDrain
   for (int k = 0; k < kKeys; ++k) {
     EXPECT_TRUE(s->tier(TierKind::kSsd)->Contains({kNs, HashOf(1, k)})) << k;
   }
+}
+
+// Records the store's events as "+dram 1.0" (stored, tier, chain.pos) / "-ssd 1.0" (removed).
+class RecordingSink final : public BlockEventSink {
+ public:
+  void OnBlockEvent(BlockEventKind kind, TierKind tier, const BlockKey& key) override {
+    absl::MutexLock lock(&mu_);
+    events_.push_back(std::string(kind == BlockEventKind::kStored ? "+" : "-") +
+                      std::string(TierKindName(tier)) + " " + std::to_string(key.hash.bytes[0]) +
+                      "." + std::to_string(key.hash.bytes[1]));
+  }
+  // The events since the last call, in order.
+  std::vector<std::string> Take() {
+    absl::MutexLock lock(&mu_);
+    return std::exchange(events_, {});
+  }
+
+ private:
+  absl::Mutex mu_;
+  std::vector<std::string> events_ ABSL_GUARDED_BY(mu_);
+};
+
+using ::testing::ElementsAre;
+
+TEST_F(TieredStoreTest, EmitsStoredOnPutAndWriteBehindAndRemovedForEveryCopyOnDelete) {
+  auto s = Open({0, 8 * kMiB, 64 * kMiB});
+  RecordingSink sink;
+  s->SetEventSink(&sink);
+  ASSERT_TRUE(Put(*s, 1, 0, kMiB).ok());
+  EXPECT_THAT(sink.Take(), ElementsAre("+dram 1.0"));
+  ASSERT_EQ(s->FlushWriteBehind(), 1u);
+  EXPECT_THAT(sink.Take(), ElementsAre("+ssd 1.0"));
+  EXPECT_EQ(s->Delete(kNs, std::vector{HashOf(1, 0)}), 1u);
+  EXPECT_THAT(sink.Take(), ElementsAre("-dram 1.0", "-ssd 1.0"));
+}
+
+TEST_F(TieredStoreTest, DemotionEmitsStoredInTheLowerTierBeforeRemovedInTheUpper) {
+  auto s = Open({0, 4 * kMiB, 64 * kMiB});
+  RecordingSink sink;
+  s->SetEventSink(&sink);
+  ASSERT_TRUE(Put(*s, 1, 0, 4 * kMiB).ok());
+  ASSERT_TRUE(Put(*s, 2, 0, 4 * kMiB).ok());  // no room: block 1 goes down to SSD
+  // Stored below first, so the router never believes the block is gone while it is not.
+  EXPECT_THAT(sink.Take(), ElementsAre("+dram 1.0", "+ssd 1.0", "-dram 1.0", "+dram 2.0"));
+}
+
+TEST_F(TieredStoreTest, PromotionEmitsStoredInTheUpperTierAndKeepsTheLowerCopy) {
+  auto s = Open({0, 4 * kMiB, 64 * kMiB}, /*promote_after_hits=*/1);
+  ASSERT_TRUE(Put(*s, 1, 0, 4 * kMiB).ok());
+  ASSERT_TRUE(Put(*s, 2, 0, 4 * kMiB).ok());  // block 1 now only on SSD
+  RecordingSink sink;
+  s->SetEventSink(&sink);
+  EXPECT_EQ(*Get(*s, 1, 0), TierKind::kSsd);  // first hit promotes (block 2 makes way)
+  EXPECT_THAT(sink.Take(), ElementsAre("+ssd 2.0", "-dram 2.0", "+dram 1.0"));
+}
+
+TEST_F(TieredStoreTest, EvictionWithoutALowerTierEmitsRemoved) {
+  auto s = Open({0, 4 * kMiB, 0});
+  RecordingSink sink;
+  s->SetEventSink(&sink);
+  ASSERT_TRUE(Put(*s, 1, 0, 4 * kMiB).ok());
+  ASSERT_TRUE(Put(*s, 2, 0, 4 * kMiB).ok());
+  EXPECT_THAT(sink.Take(), ElementsAre("+dram 1.0", "-dram 1.0", "+dram 2.0"));
+}
+
+TEST_F(TieredStoreTest, RePutRemovesStaleCopiesButEmitsNothingForTheTierThatKeepsIt) {
+  auto s = Open({0, 8 * kMiB, 64 * kMiB});
+  ASSERT_TRUE(Put(*s, 1, 0, kMiB).ok());
+  ASSERT_EQ(s->FlushWriteBehind(), 1u);
+  RecordingSink sink;
+  s->SetEventSink(&sink);
+  ASSERT_TRUE(Put(*s, 1, 0, kMiB).ok());
+  EXPECT_THAT(sink.Take(), ElementsAre("-ssd 1.0"));  // DRAM held it before and after
+}
+
+TEST_F(TieredStoreTest, ChecksumFailureEmitsRemovedForTheBadCopy) {
+  auto s = Open({0, 8 * kMiB, 0});
+  ASSERT_TRUE(Put(*s, 1, 0, kMiB).ok());
+  const common::ChainHash h = HashOf(1, 0);
+  {
+    std::vector<BlockRead> r = s->GetChain(kNs, std::span(&h, 1), false);
+    ASSERT_TRUE(r[0].status.ok());
+    const_cast<std::byte*>(r[0].handle.data().data())[3] ^= std::byte{1};
+  }
+  RecordingSink sink;
+  s->SetEventSink(&sink);
+  EXPECT_EQ(Get(*s, 1, 0).status().code(), absl::StatusCode::kDataLoss);
+  EXPECT_THAT(sink.Take(), ElementsAre("-dram 1.0"));
+}
+
+TEST_F(TieredStoreTest, DetachedSinkHearsNothing) {
+  auto s = Open({0, 8 * kMiB, 0});
+  RecordingSink sink;
+  s->SetEventSink(&sink);
+  s->SetEventSink(nullptr);
+  ASSERT_TRUE(Put(*s, 1, 0, kMiB).ok());
+  EXPECT_TRUE(sink.Take().empty());
+}
+
+TEST_F(TieredStoreTest, VisitBlocksListsEveryBlockWithItsTiersIncludingRecoveredSsdBlocks) {
+  {
+    auto s = Open({0, 8 * kMiB, 64 * kMiB});
+    for (int i = 0; i < 3; ++i) ASSERT_TRUE(Put(*s, 1, i, kMiB).ok());
+    ASSERT_TRUE(s->Drain().ok());
+  }
+  auto s = Open({0, 8 * kMiB, 64 * kMiB});  // a restart: the index comes back from SSD
+  ASSERT_TRUE(Put(*s, 2, 0, kMiB).ok());
+  int cuts = 0;
+  std::vector<std::string> seen;
+  s->VisitBlocks([&] { ++cuts; },
+                 [&](const BlockKey& key, uint8_t tiers) {
+                   seen.push_back(std::to_string(key.hash.bytes[0]) + "." +
+                                  std::to_string(key.hash.bytes[1]) + "=" + std::to_string(tiers));
+                 });
+  EXPECT_EQ(cuts, 1);
+  const std::string ssd = std::to_string(1 << static_cast<int>(TierKind::kSsd));
+  const std::string dram = std::to_string(1 << static_cast<int>(TierKind::kDram));
+  EXPECT_THAT(seen, ::testing::UnorderedElementsAre("1.0=" + ssd, "1.1=" + ssd, "1.2=" + ssd,
+                                                    "2.0=" + dram));
 }
 
 }  // namespace

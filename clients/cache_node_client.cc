@@ -9,9 +9,7 @@
 #include <utility>
 
 #include "absl/strings/escaping.h"
-#include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
-#include "absl/time/clock.h"
 #include "common/checksum.h"
 #include "common/grpc_status.h"
 #include "common/namespace_id.h"
@@ -29,10 +27,6 @@ constexpr size_t kChunkFramingBytes = 1 << 10;
 // A header claiming more than this is not trusted for a reservation; the bytes are still accepted
 // (and counted against the claimed size) as they arrive.
 constexpr uint64_t kMaxReserveBytes = 1ull << 30;
-
-void SetDeadline(grpc::ClientContext& context, absl::Time deadline) {
-  if (deadline != absl::InfiniteFuture()) context.set_deadline(absl::ToChronoTime(deadline));
-}
 
 template <typename Request>
 void AddHashes(std::span<const common::ChainHash> chain, Request& request) {
@@ -110,14 +104,7 @@ class BlockVerifier {
 
 absl::Status ClientOptions::Validate() const {
   if (target.empty()) return absl::InvalidArgumentError("client target is empty");
-  if (deadline <= absl::ZeroDuration()) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("client deadline must be positive, got ", absl::FormatDuration(deadline)));
-  }
-  if (max_attempts < 1) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("client max_attempts must be at least 1, got ", max_attempts));
-  }
+  STRATA_RETURN_IF_ERROR((RetryBudget{deadline, max_attempts}.Validate("client")));
   if (chunk_bytes == 0 || chunk_bytes > kMaxChunkBytes) {
     return absl::InvalidArgumentError(absl::StrFormat(
         "client chunk_bytes must be in [1, %d], got %d", kMaxChunkBytes, chunk_bytes));
@@ -149,33 +136,6 @@ CacheNodeClient::CacheNodeClient(ClientOptions options,
 
 CacheNodeClient::~CacheNodeClient() = default;
 
-absl::Status CacheNodeClient::WithRetries(
-    absl::FunctionRef<absl::Status(absl::Time deadline, bool* retryable)> attempt) {
-  const absl::Time deadline = absl::Now() + options_.deadline;
-  absl::Duration backoff = absl::Milliseconds(50);
-  for (int n = 1;; ++n) {
-    bool retryable = true;
-    absl::Status status = attempt(deadline, &retryable);
-    if (!absl::IsUnavailable(status) || !retryable || n >= options_.max_attempts ||
-        absl::Now() + backoff >= deadline) {
-      return status;
-    }
-    absl::SleepFor(backoff);
-    backoff *= 2;
-  }
-}
-
-template <typename Request, typename Response>
-absl::Status CacheNodeClient::CallUnary(grpc::Status (v1::CacheNode::StubInterface::*method)(
-                                            grpc::ClientContext*, const Request&, Response*),
-                                        const Request& request, Response* response) {
-  return WithRetries([&](absl::Time deadline, bool*) {
-    grpc::ClientContext context;
-    SetDeadline(context, deadline);
-    return common::FromGrpcStatus((stub_.get()->*method)(&context, request, response));
-  });
-}
-
 absl::StatusOr<std::vector<PutResult>> CacheNodeClient::Put(common::NamespaceId ns,
                                                             std::span<const PutBlock> blocks) {
   if (blocks.empty()) return std::vector<PutResult>();
@@ -185,7 +145,7 @@ absl::StatusOr<std::vector<PutResult>> CacheNodeClient::Put(common::NamespaceId 
   for (const PutBlock& block : blocks) checksums.push_back(common::Checksum(block.payload));
 
   v1::PutResponse response;
-  STRATA_RETURN_IF_ERROR(WithRetries([&](absl::Time deadline, bool*) {
+  STRATA_RETURN_IF_ERROR(WithRetries(budget(), [&](absl::Time deadline, bool*) {
     grpc::ClientContext context;
     SetDeadline(context, deadline);
     response.Clear();
@@ -286,7 +246,7 @@ absl::Status CacheNodeClient::GetInto(
   AddHashes(chain, request);
   request.set_stop_at_first_miss(stop_at_first_miss);
   request.set_max_chunk_bytes(static_cast<uint32_t>(options_.chunk_bytes));
-  return WithRetries([&](absl::Time deadline, bool* retryable) {
+  return WithRetries(budget(), [&](absl::Time deadline, bool* retryable) {
     bool delivered = false;
     absl::Status status = GetOnce(deadline, request, on_header, on_chunk, &delivered);
     // Once the caller has seen data, a retry would deliver it twice.
@@ -323,7 +283,7 @@ absl::StatusOr<std::vector<GetResult>> CacheNodeClient::Get(
   const auto on_chunk = [&results](uint32_t, std::string_view chunk) {
     results.back().payload.append(chunk);
   };
-  STRATA_RETURN_IF_ERROR(WithRetries([&](absl::Time deadline, bool*) {
+  STRATA_RETURN_IF_ERROR(WithRetries(budget(), [&](absl::Time deadline, bool*) {
     results.clear();  // a retry starts over; nothing has left this function yet
     bool delivered = false;
     return GetOnce(deadline, request, on_header, on_chunk, &delivered);
@@ -337,7 +297,8 @@ absl::StatusOr<v1::LookupResponse> CacheNodeClient::Lookup(
   request.set_namespace_id(ns);
   AddHashes(chain, request);
   v1::LookupResponse response;
-  STRATA_RETURN_IF_ERROR(CallUnary(&v1::CacheNode::StubInterface::Lookup, request, &response));
+  STRATA_RETURN_IF_ERROR(
+      CallUnary(budget(), *stub_, &v1::CacheNode::StubInterface::Lookup, request, &response));
   return response;
 }
 
@@ -347,14 +308,15 @@ absl::StatusOr<uint32_t> CacheNodeClient::Delete(common::NamespaceId ns,
   request.set_namespace_id(ns);
   AddHashes(chain, request);
   v1::DeleteResponse response;
-  STRATA_RETURN_IF_ERROR(CallUnary(&v1::CacheNode::StubInterface::Delete, request, &response));
+  STRATA_RETURN_IF_ERROR(
+      CallUnary(budget(), *stub_, &v1::CacheNode::StubInterface::Delete, request, &response));
   return response.deleted_blocks();
 }
 
 absl::StatusOr<v1::StatsResponse> CacheNodeClient::Stats() {
   v1::StatsResponse response;
-  STRATA_RETURN_IF_ERROR(
-      CallUnary(&v1::CacheNode::StubInterface::Stats, v1::StatsRequest(), &response));
+  STRATA_RETURN_IF_ERROR(CallUnary(budget(), *stub_, &v1::CacheNode::StubInterface::Stats,
+                                   v1::StatsRequest(), &response));
   return response;
 }
 
@@ -364,14 +326,14 @@ absl::StatusOr<v1::RegisterNamespaceResponse> CacheNodeClient::RegisterNamespace
   v1::RegisterNamespaceRequest request;
   request.set_name(std::string(name));
   v1::RegisterNamespaceResponse response;
-  STRATA_RETURN_IF_ERROR(
-      CallUnary(&v1::CacheNode::StubInterface::RegisterNamespace, request, &response));
+  STRATA_RETURN_IF_ERROR(CallUnary(
+      budget(), *stub_, &v1::CacheNode::StubInterface::RegisterNamespace, request, &response));
   return response;
 }
 
 absl::StatusOr<v1::ListNamespacesResponse> CacheNodeClient::ListNamespaces() {
   v1::ListNamespacesResponse response;
-  STRATA_RETURN_IF_ERROR(CallUnary(&v1::CacheNode::StubInterface::ListNamespaces,
+  STRATA_RETURN_IF_ERROR(CallUnary(budget(), *stub_, &v1::CacheNode::StubInterface::ListNamespaces,
                                    v1::ListNamespacesRequest(), &response));
   return response;
 }

@@ -20,10 +20,10 @@
 #include <string_view>
 #include <vector>
 
-#include "absl/functional/function_ref.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "clients/rpc_retry.h"
 #include "common/block_key.h"
 #include "strata/v1/cachenode.grpc.pb.h"
 
@@ -129,17 +129,8 @@ class CacheNodeClient {
   CacheNodeClient(ClientOptions options,
                   std::unique_ptr<strata::v1::CacheNode::StubInterface> stub);
 
-  // Runs `attempt` (one RPC with a fresh context) until it succeeds, fails with a code other than
-  // UNAVAILABLE, `max_attempts` are used, or the deadline would pass during the next backoff.
-  // `attempt` receives the call's deadline and may veto further retries via *retryable = false.
-  absl::Status WithRetries(
-      absl::FunctionRef<absl::Status(absl::Time deadline, bool* retryable)> attempt);
-
-  // One unary RPC through WithRetries, with a fresh context and the call's deadline per attempt.
-  template <typename Request, typename Response>
-  absl::Status CallUnary(grpc::Status (strata::v1::CacheNode::StubInterface::*method)(
-                             grpc::ClientContext*, const Request&, Response*),
-                         const Request& request, Response* response);
+  // The deadline and attempts of one call (rpc_retry.h), from options_.
+  RetryBudget budget() const { return {options_.deadline, options_.max_attempts}; }
 
   // One Get stream; see GetInto. *delivered becomes true once a callback ran.
   absl::Status GetOnce(absl::Time deadline, const strata::v1::GetRequest& request,

@@ -1,11 +1,14 @@
 #include "clients/cli_args.h"
 
+#include <cmath>
 #include <map>
 #include <optional>
+#include <type_traits>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "common/namespace_id.h"
 #include "common/status_macros.h"
@@ -20,12 +23,13 @@ using common::ToStd;
 namespace {
 
 constexpr std::string_view kUsage =
-    R"(strata: command-line client of a Strata cache node (strata-cachenode).
+    R"(strata: command-line client of a Strata cache node (strata-cachenode) and router (strata-router).
 
 Usage:
-  strata --node HOST:PORT [global flags] COMMAND [command flags]
+  strata --node HOST:PORT [global flags] COMMAND [command flags]      (cache node commands)
+  strata --router HOST:PORT [global flags] COMMAND [command flags]    (router commands)
 
-Commands:
+Cache node commands (need --node, or --host/--port):
   put                 store one block from a file
                         --namespace NS --hash HEX64 --file F [--chain-position N] [--from-gpu]
   get                 read one block into a file (written atomically, only on success)
@@ -38,10 +42,24 @@ Commands:
   register-namespace  make a namespace known to the node
                         --namespace NS
   namespaces          list the namespaces the node accepts
+
+Router commands (need --router):
+  route               ask the router which node should serve a request
+                        --namespace NS --hashes HEX64,... [--session KEY] [--request-id ID]
+                        [--policy NAME] [--prompt-tokens N] [--block-tokens N]
+  nodes               list the live nodes with their load and index size
+  experiment report   per-policy figures of the running A/B experiment
+  experiment set SPEC
+                      replace the A/B traffic split; prints the new experiment's report
+  report-outcome      report a routed request's measured time to first token
+                        --decision-id N --ttft-ms X [--prompt-tokens N] [--cached-tokens N]
+
   help                print this text
 
 Global flags:
-  --node HOST:PORT    the node's gRPC address (or --host HOST [default 127.0.0.1] --port PORT)
+  --node HOST:PORT    the cache node's gRPC address (or --host HOST [default 127.0.0.1] --port PORT)
+  --router HOST:PORT  the router's gRPC address
+                      (each command uses the one it needs and ignores the other)
   --output text|json  output format (default text); json prints one object per command
   --timeout DURATION  deadline of the whole command, e.g. 500ms, 30s, 2m (default 30s)
   --help, -h          print this text and exit 0
@@ -50,11 +68,18 @@ Arguments:
   NS      namespace name: 1-128 characters of [A-Za-z0-9._:/-], e.g. llama3-8b/bf16/tp0/b16;
           its id is derived from the name, so both sides agree without asking
   HEX64   a 32-byte chain hash as 64 hex characters
+  NAME    a routing policy: locality, round_robin, random, least_loaded, consistent_hash
+  SPEC    an A/B split NAME=WEIGHT,... (e.g. locality=90,round_robin=10), or one NAME
+  N       a decimal integer; the decision id is the one `route` printed
+  X       milliseconds, a non-negative decimal number such as 12.5
   Flags take their value as "--flag value" or "--flag=value", before or after the command.
+  Omitted route flags leave the choice to the router (session: the request id; request id:
+  derived from the hashes; policy: the experiment's split; block tokens: its default).
 
 Exit codes:
   0  success
-  1  error (RPC failure: its gRPC code name and message are printed, or a local I/O error)
+  1  error (RPC failure: its gRPC code name and message are printed, or a local I/O error);
+     e.g. route with no live node (UNAVAILABLE), report-outcome of an unknown decision (NOT_FOUND)
   2  usage error: bad or missing flag, malformed hash, bad namespace name, unreadable input file
   3  get: the block is not on the node (absent, or its stored copy failed its checksum)
 On failure exactly one line is printed on stderr.
@@ -68,7 +93,12 @@ enum FlagBit : uint32_t {
   kStatsBit = 1u << 4,
   kRegisterBit = 1u << 5,
   kNamespacesBit = 1u << 6,
-  kAllBits = 0x7f,
+  kRouteBit = 1u << 7,
+  kNodesBit = 1u << 8,
+  kExperimentReportBit = 1u << 9,
+  kExperimentSetBit = 1u << 10,
+  kReportOutcomeBit = 1u << 11,
+  kAllBits = (1u << 12) - 1,
 };
 
 struct FlagSpec {
@@ -81,21 +111,34 @@ constexpr FlagSpec kFlags[] = {
     {"node", true, kAllBits},
     {"host", true, kAllBits},
     {"port", true, kAllBits},
+    {"router", true, kAllBits},
     {"output", true, kAllBits},
     {"timeout", true, kAllBits},
-    {"namespace", true, kPutBit | kGetBit | kLookupBit | kDeleteBit | kRegisterBit},
-    {"hash", true, kPutBit | kGetBit | kLookupBit | kDeleteBit},
-    {"hashes", true, kLookupBit | kDeleteBit},
+    {"namespace", true, kPutBit | kGetBit | kLookupBit | kDeleteBit | kRegisterBit | kRouteBit},
+    {"hash", true, kPutBit | kGetBit | kLookupBit | kDeleteBit | kRouteBit},
+    {"hashes", true, kLookupBit | kDeleteBit | kRouteBit},
     {"file", true, kPutBit},
     {"out", true, kGetBit},
     {"chain-position", true, kPutBit},
     {"from-gpu", false, kPutBit},
+    {"session", true, kRouteBit},
+    {"request-id", true, kRouteBit},
+    {"policy", true, kRouteBit},
+    {"block-tokens", true, kRouteBit},
+    {"prompt-tokens", true, kRouteBit | kReportOutcomeBit},
+    {"decision-id", true, kReportOutcomeBit},
+    {"ttft-ms", true, kReportOutcomeBit},
+    {"cached-tokens", true, kReportOutcomeBit},
 };
 
+// A command is one word, or a group and a subcommand ("experiment set"). `operand` describes the
+// one positional argument the command takes after its name; empty when it takes none.
 struct CommandSpec {
   std::string_view name;
   CliCommand command;
   uint32_t bit;
+  bool router = false;
+  std::string_view operand = {};
 };
 
 constexpr CommandSpec kCommands[] = {
@@ -106,6 +149,12 @@ constexpr CommandSpec kCommands[] = {
     {"stats", CliCommand::kStats, kStatsBit},
     {"register-namespace", CliCommand::kRegisterNamespace, kRegisterBit},
     {"namespaces", CliCommand::kNamespaces, kNamespacesBit},
+    {"route", CliCommand::kRoute, kRouteBit, true},
+    {"nodes", CliCommand::kNodes, kNodesBit, true},
+    {"experiment report", CliCommand::kExperimentReport, kExperimentReportBit, true},
+    {"experiment set", CliCommand::kExperimentSet, kExperimentSetBit, true,
+     "SPEC (e.g. locality=50,round_robin=50)"},
+    {"report-outcome", CliCommand::kReportOutcome, kReportOutcomeBit, true},
 };
 
 const FlagSpec* FindFlag(std::string_view name) {
@@ -146,8 +195,68 @@ absl::StatusOr<std::string> ParseNode(const FlagValues& flags) {
   return Concat(host, ":", port);
 }
 
-absl::Status ParseFlagValues(const FlagValues& flags, CliArgs& args) {
+// Sets the target the command talks to; the other one is checked when given, then ignored.
+absl::Status ParseTargets(const FlagValues& flags, CliArgs& args) {
+  const bool has_node = flags.contains("node") || flags.contains("host") || flags.contains("port");
+  const bool has_router = flags.contains("router");
+  const std::string_view cmd = CliCommandName(args.command);
+  if (has_router && flags.at("router").front().empty()) return Usage("--router is empty");
+  if (IsRouterCommand(args.command)) {
+    if (!has_router) {
+      return Usage(has_node ? Concat("--router HOST:PORT is required (", cmd,
+                                     " talks to the router; --node names a cache node)")
+                            : std::string("--router HOST:PORT is required"));
+    }
+    args.router = std::string(flags.at("router").front());
+    if (has_node) STRATA_RETURN_IF_ERROR(ParseNode(flags).status());
+    return absl::OkStatus();
+  }
+  if (!has_node && has_router) {
+    return Usage(Concat("--node HOST:PORT is required (", cmd,
+                        " talks to a cache node; --router names the router)"));
+  }
   STRATA_ASSIGN_OR_RETURN(args.node, ParseNode(flags));
+  return absl::OkStatus();
+}
+
+// Parses flag `name` into `out` when given: an integer in the range of T, or a finite, non-negative
+// floating-point number.
+template <typename T>
+absl::Status ParseNumber(const FlagValues& flags, std::string_view name, std::string_view what,
+                         T& out) {
+  auto it = flags.find(name);
+  if (it == flags.end()) return absl::OkStatus();
+  const std::string_view v = it->second.front();
+  bool ok = false;
+  if constexpr (std::is_floating_point_v<T>) {
+    ok = absl::SimpleAtod(ToAbsl(v), &out) && std::isfinite(out) && out >= 0;
+  } else {
+    ok = absl::SimpleAtoi(ToAbsl(v), &out);
+  }
+  if (!ok) return Usage(Concat("--", name, " '", v, "' is not ", what));
+  return absl::OkStatus();
+}
+
+std::string StringFlag(const FlagValues& flags, std::string_view name) {
+  auto it = flags.find(name);
+  return it == flags.end() ? std::string() : std::string(it->second.front());
+}
+
+absl::Status ParseRouterFlags(const FlagValues& flags, CliArgs& args) {
+  constexpr std::string_view kUint32 = "a non-negative 32-bit integer";
+  args.session_key = StringFlag(flags, "session");
+  args.request_id = StringFlag(flags, "request-id");
+  args.policy = StringFlag(flags, "policy");
+  STRATA_RETURN_IF_ERROR(ParseNumber(flags, "block-tokens", kUint32, args.block_tokens));
+  STRATA_RETURN_IF_ERROR(ParseNumber(flags, "prompt-tokens", kUint32, args.prompt_tokens));
+  STRATA_RETURN_IF_ERROR(ParseNumber(flags, "cached-tokens", kUint32, args.cached_tokens));
+  STRATA_RETURN_IF_ERROR(ParseNumber(flags, "decision-id", "a decision id (a non-negative integer)",
+                                     args.decision_id));
+  return ParseNumber(flags, "ttft-ms", "a non-negative number of milliseconds", args.ttft_ms);
+}
+
+absl::Status ParseFlagValues(const FlagValues& flags, CliArgs& args) {
+  STRATA_RETURN_IF_ERROR(ParseTargets(flags, args));
   if (auto it = flags.find("output"); it != flags.end()) {
     const std::string_view v = it->second.front();
     if (v == "text") {
@@ -192,14 +301,10 @@ absl::Status ParseFlagValues(const FlagValues& flags, CliArgs& args) {
       args.hashes.insert(args.hashes.end(), hashes->begin(), hashes->end());
     }
   }
-  if (auto it = flags.find("file"); it != flags.end()) args.file = std::string(it->second.front());
-  if (auto it = flags.find("out"); it != flags.end()) args.out = std::string(it->second.front());
-  if (auto it = flags.find("chain-position"); it != flags.end()) {
-    const std::string_view v = it->second.front();
-    if (!absl::SimpleAtoi(ToAbsl(v), &args.chain_position)) {
-      return Usage(Concat("--chain-position '", v, "' is not a non-negative 32-bit integer"));
-    }
-  }
+  args.file = StringFlag(flags, "file");
+  args.out = StringFlag(flags, "out");
+  STRATA_RETURN_IF_ERROR(
+      ParseNumber(flags, "chain-position", "a non-negative 32-bit integer", args.chain_position));
   if (auto it = flags.find("from-gpu"); it != flags.end()) {
     const std::string_view v = it->second.front();
     if (v.empty() || v == "true" || v == "1") {
@@ -210,7 +315,7 @@ absl::Status ParseFlagValues(const FlagValues& flags, CliArgs& args) {
       return Usage(Concat("--from-gpu takes no value (or true/false), got '", v, "'"));
     }
   }
-  return absl::OkStatus();
+  return ParseRouterFlags(flags, args);
 }
 
 absl::Status CheckRequired(const FlagValues& flags, const CliArgs& args) {
@@ -233,17 +338,50 @@ absl::Status CheckRequired(const FlagValues& flags, const CliArgs& args) {
       return absl::OkStatus();
     case CliCommand::kLookup:
     case CliCommand::kDelete:
+    case CliCommand::kRoute:
       STRATA_RETURN_IF_ERROR(require("namespace"));
       if (args.hashes.empty()) return Usage(Concat(cmd, " needs --hashes HEX64,..."));
       return absl::OkStatus();
     case CliCommand::kRegisterNamespace:
       return require("namespace");
+    case CliCommand::kReportOutcome:
+      STRATA_RETURN_IF_ERROR(require("decision-id"));
+      return require("ttft-ms");
     case CliCommand::kStats:
     case CliCommand::kNamespaces:
+    case CliCommand::kNodes:
+    case CliCommand::kExperimentReport:
+    case CliCommand::kExperimentSet:  // its SPEC operand is checked with the command words
     case CliCommand::kHelp:
       return absl::OkStatus();
   }
   return absl::OkStatus();
+}
+
+struct CommandMatch {
+  const CommandSpec* spec;
+  size_t words;  // how many of the words name the command: 1, or 2 for a group's subcommand
+};
+
+absl::StatusOr<CommandMatch> MatchCommand(std::span<const std::string_view> words) {
+  if (words.empty()) return Usage("no command given");
+  std::vector<std::string_view> subcommands;  // of the group words[0] names, if it names one
+  for (const CommandSpec& spec : kCommands) {
+    const size_t space = spec.name.find(' ');
+    if (space == std::string_view::npos) {
+      if (spec.name == words[0]) return CommandMatch{&spec, 1};
+      continue;
+    }
+    if (spec.name.substr(0, space) != words[0]) continue;
+    const std::string_view sub = spec.name.substr(space + 1);
+    if (words.size() > 1 && words[1] == sub) return CommandMatch{&spec, 2};
+    subcommands.push_back(sub);
+  }
+  if (subcommands.empty()) return Usage(Concat("unknown command '", words[0], "'"));
+  const std::string choices = absl::StrJoin(
+      subcommands, " or ", [](std::string* out, auto sub) { absl::StrAppend(out, ToAbsl(sub)); });
+  if (words.size() < 2) return Usage(Concat(words[0], " needs a subcommand: ", choices));
+  return Usage(Concat("unknown ", words[0], " subcommand '", words[1], "' (", choices, ")"));
 }
 
 }  // namespace
@@ -253,6 +391,13 @@ std::string_view CliCommandName(CliCommand command) {
     if (spec.command == command) return spec.name;
   }
   return "help";
+}
+
+bool IsRouterCommand(CliCommand command) {
+  for (const CommandSpec& spec : kCommands) {
+    if (spec.command == command) return spec.router;
+  }
+  return false;
 }
 
 std::string_view CliUsage() { return kUsage; }
@@ -281,14 +426,11 @@ absl::StatusOr<CliArgs> ParseCliArgs(std::span<const std::string_view> args) {
     if (arg == "--help" || arg == "-h" || arg == "-help" || arg == "help") return CliArgs{};
   }
   FlagValues flags;
-  std::optional<std::string_view> command_name;
+  std::vector<std::string_view> words;  // the command's words and operand, in order
   for (size_t i = 0; i < args.size(); ++i) {
     const std::string_view arg = args[i];
     if (arg.size() < 2 || arg[0] != '-') {
-      if (command_name.has_value()) {
-        return Usage(Concat("unexpected argument '", arg, "' after command '", *command_name, "'"));
-      }
-      command_name = arg;
+      words.push_back(arg);
       continue;
     }
     std::string_view body = arg.substr(arg[1] == '-' ? 2 : 1);
@@ -313,12 +455,16 @@ absl::StatusOr<CliArgs> ParseCliArgs(std::span<const std::string_view> args) {
     }
     slot.push_back(value.value_or(""));
   }
-  if (!command_name.has_value()) return Usage("no command given");
-  const CommandSpec* command = nullptr;
-  for (const CommandSpec& spec : kCommands) {
-    if (spec.name == *command_name) command = &spec;
+  STRATA_ASSIGN_OR_RETURN(const CommandMatch match, MatchCommand(words));
+  const CommandSpec* command = match.spec;
+  const size_t operands = command->operand.empty() ? 0 : 1;
+  if (words.size() > match.words + operands) {
+    return Usage(Concat("unexpected argument '", words[match.words + operands], "' after command '",
+                        command->name, "'"));
   }
-  if (command == nullptr) return Usage(Concat("unknown command '", *command_name, "'"));
+  if (words.size() < match.words + operands) {
+    return Usage(Concat(command->name, " needs ", command->operand));
+  }
   for (const auto& [name, values] : flags) {
     if ((FindFlag(name)->commands & command->bit) == 0) {
       return Usage(Concat("--", name, " does not apply to ", command->name));
@@ -326,6 +472,9 @@ absl::StatusOr<CliArgs> ParseCliArgs(std::span<const std::string_view> args) {
   }
   CliArgs parsed;
   parsed.command = command->command;
+  if (command->command == CliCommand::kExperimentSet) {
+    parsed.experiment_spec = std::string(words[match.words]);
+  }
   STRATA_RETURN_IF_ERROR(ParseFlagValues(flags, parsed));
   STRATA_RETURN_IF_ERROR(CheckRequired(flags, parsed));
   return parsed;

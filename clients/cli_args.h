@@ -2,7 +2,9 @@
 //
 // ParseCliArgs turns argv into a CliArgs or an InvalidArgument status whose message is the one line
 // the CLI prints before exiting with code 2. Flags may come before or after the command, as
-// `--flag value` or `--flag=value`. Pure functions, thread-safe.
+// `--flag value` or `--flag=value`. Node commands talk to a cache node (--node, or --host/--port);
+// router commands talk to the router (--router); each requires its own target and ignores the
+// other, so one alias can carry both. Pure functions, thread-safe.
 #pragma once
 
 #include <cstdint>
@@ -26,16 +28,23 @@ enum class CliCommand {
   kStats,
   kRegisterNamespace,
   kNamespaces,
+  // Router commands.
+  kRoute,
+  kNodes,
+  kExperimentReport,
+  kExperimentSet,
+  kReportOutcome,
 };
 
 enum class OutputFormat { kText, kJson };
 
 struct CliArgs {
   CliCommand command = CliCommand::kHelp;
-  std::string node;  // gRPC target "HOST:PORT"
+  std::string node;    // cache node gRPC target "HOST:PORT"; set for node commands
+  std::string router;  // router gRPC target "HOST:PORT"; set for router commands
   OutputFormat output = OutputFormat::kText;
   absl::Duration timeout = absl::Seconds(30);
-  // Namespace commands (put, get, lookup, delete, register-namespace).
+  // Namespace commands (put, get, lookup, delete, register-namespace, route).
   std::string namespace_name;
   common::NamespaceId namespace_id = 0;   // common::NamespaceIdOf(namespace_name)
   std::vector<common::ChainHash> hashes;  // exactly one for put and get
@@ -43,10 +52,26 @@ struct CliArgs {
   std::string out;                        // get: destination path, "-" for stdout
   uint32_t chain_position = 0;            // put
   bool from_gpu = false;                  // put
+  // route: proto defaults (empty, 0) leave the choice to the router.
+  std::string session_key;
+  std::string request_id;
+  std::string policy;
+  uint32_t block_tokens = 0;
+  uint32_t prompt_tokens = 0;  // also report-outcome
+  // report-outcome
+  uint64_t decision_id = 0;
+  double ttft_ms = 0;
+  uint32_t cached_tokens = 0;
+  // experiment set: the traffic split, e.g. "locality=50,round_robin=50"
+  std::string experiment_spec;
 };
 
-// The command's name as typed ("register-namespace").
+// The command's name as typed ("register-namespace", "experiment set").
 std::string_view CliCommandName(CliCommand command);
+
+// True for the commands that talk to the router (args.router), false for those that talk to a
+// cache node (args.node) and for kHelp.
+bool IsRouterCommand(CliCommand command);
 
 // Parses the arguments after the program name. --help/-h (or the command `help`) anywhere yields
 // kHelp and ignores everything else. InvalidArgument (one line) for an unknown command or flag, a

@@ -130,12 +130,146 @@ TEST(ParseHashListTest, ParsesAndNamesTheBadEntry) {
   EXPECT_NE(bad.status().message().find("entry 2"), std::string_view::npos);
 }
 
+TEST(ParseCliArgsTest, RouteWithAllFlags) {
+  absl::StatusOr<CliArgs> r =
+      Parse({"--router", "router:7000", "route", "--namespace", "llama/b16", "--hashes",
+             kHashA + "," + kHashB, "--session", "s1", "--request-id", "r1", "--policy",
+             "least_loaded", "--prompt-tokens", "300", "--block-tokens=16", "--output", "json"});
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->command, CliCommand::kRoute);
+  EXPECT_TRUE(IsRouterCommand(r->command));
+  EXPECT_EQ(r->router, "router:7000");
+  EXPECT_EQ(r->node, "");
+  EXPECT_EQ(r->namespace_name, "llama/b16");
+  ASSERT_EQ(r->hashes.size(), 2u);
+  EXPECT_EQ(r->hashes[1].Hex(), absl::AsciiStrToLower(kHashB));
+  EXPECT_EQ(r->session_key, "s1");
+  EXPECT_EQ(r->request_id, "r1");
+  EXPECT_EQ(r->policy, "least_loaded");
+  EXPECT_EQ(r->prompt_tokens, 300u);
+  EXPECT_EQ(r->block_tokens, 16u);
+  EXPECT_EQ(r->output, OutputFormat::kJson);
+}
+
+TEST(ParseCliArgsTest, RouterCommandsNeedTheRouterAndNodeCommandsTheNode) {
+  EXPECT_EQ(ErrorOf({"nodes"}), "--router HOST:PORT is required");
+  EXPECT_EQ(ErrorOf({"--node", "n:1", "route", "--namespace", "d", "--hashes", kHashA}),
+            "--router HOST:PORT is required (route talks to the router; --node names a cache "
+            "node)");
+  EXPECT_EQ(ErrorOf({"--router", "r:1", "stats"}),
+            "--node HOST:PORT is required (stats talks to a cache node; --router names the "
+            "router)");
+  EXPECT_EQ(ErrorOf({"--router=", "nodes"}), "--router is empty");
+  // One alias may carry both targets: each command takes the one it needs.
+  absl::StatusOr<CliArgs> nodes = Parse({"--node", "n:1", "--router", "r:1", "nodes"});
+  ASSERT_TRUE(nodes.ok()) << nodes.status();
+  EXPECT_EQ(nodes->router, "r:1");
+  absl::StatusOr<CliArgs> stats = Parse({"--node", "n:1", "--router", "r:1", "stats"});
+  ASSERT_TRUE(stats.ok()) << stats.status();
+  EXPECT_EQ(stats->node, "n:1");
+  EXPECT_FALSE(IsRouterCommand(stats->command));
+}
+
+TEST(ParseCliArgsTest, RouteUsageErrorsNameTheProblem) {
+  EXPECT_EQ(ErrorOf({"--router", "r:1", "route", "--hashes", kHashA}), "route needs --namespace");
+  EXPECT_EQ(ErrorOf({"--router", "r:1", "route", "--namespace", "d"}),
+            "route needs --hashes HEX64,...");
+  const std::string bad_hash = ErrorOf(
+      {"--router", "r:1", "route", "--namespace", "d", "--hashes", kHashA + ",xyz," + kHashB});
+  EXPECT_EQ(bad_hash.rfind("--hashes: entry 2 'xyz': ", 0), 0u) << bad_hash;
+  EXPECT_EQ(ErrorOf({"--router", "r:1", "route", "--namespace", "d", "--hashes", kHashA,
+                     "--block-tokens", "-1"}),
+            "--block-tokens '-1' is not a non-negative 32-bit integer");
+  EXPECT_EQ(
+      ErrorOf({"--router", "r:1", "route", "--namespace", "d", "--hashes", kHashA, "--file", "f"}),
+      "--file does not apply to route");
+  EXPECT_EQ(ErrorOf({"--router", "r:1", "nodes", "--policy", "random"}),
+            "--policy does not apply to nodes");
+}
+
+TEST(ParseCliArgsTest, ExperimentSubcommands) {
+  absl::StatusOr<CliArgs> report = Parse({"--router", "r:1", "experiment", "report"});
+  ASSERT_TRUE(report.ok()) << report.status();
+  EXPECT_EQ(report->command, CliCommand::kExperimentReport);
+  absl::StatusOr<CliArgs> set =
+      Parse({"experiment", "--router", "r:1", "set", "locality=50,round_robin=50"});
+  ASSERT_TRUE(set.ok()) << set.status();
+  EXPECT_EQ(set->command, CliCommand::kExperimentSet);
+  EXPECT_EQ(set->experiment_spec, "locality=50,round_robin=50");
+  EXPECT_EQ(CliCommandName(CliCommand::kExperimentSet), "experiment set");
+
+  EXPECT_EQ(ErrorOf({"--router", "r:1", "experiment"}),
+            "experiment needs a subcommand: report or set");
+  EXPECT_EQ(ErrorOf({"--router", "r:1", "experiment", "reset"}),
+            "unknown experiment subcommand 'reset' (report or set)");
+  EXPECT_EQ(ErrorOf({"--router", "r:1", "experiment", "set"}),
+            "experiment set needs SPEC (e.g. locality=50,round_robin=50)");
+  EXPECT_EQ(ErrorOf({"--router", "r:1", "experiment", "set", "a=1", "b=2"}),
+            "unexpected argument 'b=2' after command 'experiment set'");
+  EXPECT_EQ(ErrorOf({"--router", "r:1", "experiment", "report", "now"}),
+            "unexpected argument 'now' after command 'experiment report'");
+}
+
+TEST(ParseCliArgsTest, ReportOutcomeTakesExactIdsAndMilliseconds) {
+  absl::StatusOr<CliArgs> r =
+      Parse({"--router", "r:1", "report-outcome", "--decision-id", "1152921504606846983",
+             "--ttft-ms", "12.75", "--prompt-tokens", "512", "--cached-tokens", "384"});
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->command, CliCommand::kReportOutcome);
+  EXPECT_EQ(r->decision_id, (1ull << 60) + 7);
+  EXPECT_EQ(r->ttft_ms, 12.75);
+  EXPECT_EQ(r->prompt_tokens, 512u);
+  EXPECT_EQ(r->cached_tokens, 384u);
+
+  EXPECT_EQ(ErrorOf({"--router", "r:1", "report-outcome", "--ttft-ms", "1"}),
+            "report-outcome needs --decision-id");
+  EXPECT_EQ(ErrorOf({"--router", "r:1", "report-outcome", "--decision-id", "1"}),
+            "report-outcome needs --ttft-ms");
+  EXPECT_EQ(
+      ErrorOf({"--router", "r:1", "report-outcome", "--decision-id", "0x2a", "--ttft-ms", "1"}),
+      "--decision-id '0x2a' is not a decision id (a non-negative integer)");
+  for (std::string_view bad : {"-1", "nan", "inf", "fast"}) {
+    EXPECT_NE(ErrorOf({"--router", "r:1", "report-outcome", "--decision-id", "1", "--ttft-ms", bad})
+                  .find("--ttft-ms"),
+              std::string::npos)
+        << bad;
+  }
+}
+
 TEST(CliUsageTest, ListsEveryCommandAndFlag) {
   const std::string_view usage = CliUsage();
-  for (std::string_view word :
-       {"put", "get", "lookup", "delete", "stats", "register-namespace", "namespaces", "--node",
-        "--output", "--timeout", "--namespace", "--hash", "--hashes", "--file", "--out",
-        "--chain-position", "--from-gpu", "Exit codes"}) {
+  for (std::string_view word : {"put",
+                                "get",
+                                "lookup",
+                                "delete",
+                                "stats",
+                                "register-namespace",
+                                "namespaces",
+                                "--node",
+                                "--output",
+                                "--timeout",
+                                "--namespace",
+                                "--hash",
+                                "--hashes",
+                                "--file",
+                                "--out",
+                                "--chain-position",
+                                "--from-gpu",
+                                "Exit codes",
+                                "--router",
+                                "route",
+                                "nodes",
+                                "experiment report",
+                                "experiment set SPEC",
+                                "report-outcome",
+                                "--session",
+                                "--request-id",
+                                "--policy",
+                                "--prompt-tokens",
+                                "--block-tokens",
+                                "--decision-id",
+                                "--ttft-ms",
+                                "--cached-tokens"}) {
     EXPECT_NE(usage.find(word), std::string_view::npos) << word;
   }
 }

@@ -237,10 +237,69 @@ CliOutcome RunCliCommand(const CliArgs& args, CacheNodeClient& client, std::ostr
       out << FormatNamespaces(*r, args.output);
       return Ok();
     }
+    case CliCommand::kRoute:
+    case CliCommand::kNodes:
+    case CliCommand::kExperimentReport:
+    case CliCommand::kExperimentSet:
+    case CliCommand::kReportOutcome:
     case CliCommand::kHelp:
       break;
   }
-  return Fail(kExitUsage, "help", "not a node command");
+  return Fail(kExitUsage, CliCommandName(args.command), "not a cache node command");
+}
+
+CliOutcome RunRouterCommand(const CliArgs& args, RouterClient& client, std::ostream& out) {
+  const std::string_view name = CliCommandName(args.command);
+  switch (args.command) {
+    case CliCommand::kRoute: {
+      RouteQuery query;
+      query.namespace_name = args.namespace_name;
+      query.chain_hashes = args.hashes;
+      query.block_tokens = args.block_tokens;
+      query.prompt_tokens = args.prompt_tokens;
+      query.session_key = args.session_key;
+      query.request_id = args.request_id;
+      query.policy = args.policy;
+      absl::StatusOr<RouteResult> r = client.Route(query);
+      if (!r.ok()) return RpcFail(name, r.status());
+      out << FormatRoute(*r, args.output);
+      return Ok();
+    }
+    case CliCommand::kNodes: {
+      absl::StatusOr<std::vector<NodeStatus>> r = client.ListNodes();
+      if (!r.ok()) return RpcFail(name, r.status());
+      out << FormatNodes(*r, args.output);
+      return Ok();
+    }
+    case CliCommand::kExperimentReport:
+    case CliCommand::kExperimentSet: {
+      absl::StatusOr<ExperimentReport> r = args.command == CliCommand::kExperimentSet
+                                               ? client.SetExperiment(args.experiment_spec)
+                                               : client.GetExperimentReport();
+      if (!r.ok()) return RpcFail(name, r.status());
+      out << FormatExperimentReport(*r, args.output);
+      return Ok();
+    }
+    case CliCommand::kReportOutcome: {
+      const RouteOutcome outcome{.decision_id = args.decision_id,
+                                 .ttft_ms = args.ttft_ms,
+                                 .prompt_tokens = args.prompt_tokens,
+                                 .cached_tokens = args.cached_tokens};
+      if (absl::Status s = client.ReportOutcome(outcome); !s.ok()) return RpcFail(name, s);
+      out << FormatReportOutcome(outcome, args.output);
+      return Ok();
+    }
+    case CliCommand::kPut:
+    case CliCommand::kGet:
+    case CliCommand::kLookup:
+    case CliCommand::kDelete:
+    case CliCommand::kStats:
+    case CliCommand::kRegisterNamespace:
+    case CliCommand::kNamespaces:
+    case CliCommand::kHelp:
+      break;
+  }
+  return Fail(kExitUsage, name, "not a router command");
 }
 
 }  // namespace strata::clients

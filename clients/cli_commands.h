@@ -1,4 +1,5 @@
-// Runs one parsed `strata` CLI command against a cache node and decides its exit code.
+// Runs one parsed `strata` CLI command against a cache node or the router and decides its exit
+// code.
 //
 // Output goes to the given streams; errors do not: they come back as one line for main() to print,
 // so a failure always produces exactly one line on stderr. Not thread-safe (one command at a time).
@@ -9,11 +10,12 @@
 
 #include "clients/cache_node_client.h"
 #include "clients/cli_args.h"
+#include "clients/router_client.h"
 
 namespace strata::clients {
 
 inline constexpr int kExitOk = 0;
-inline constexpr int kExitError = 1;  // RPC failure or local I/O error
+inline constexpr int kExitError = 1;  // RPC failure (e.g. no live node) or local I/O error
 inline constexpr int kExitUsage = 2;  // bad flags, hash, namespace name, unreadable input file
 inline constexpr int kExitMiss = 3;   // get: the block is absent (or its copy failed its checksum)
 
@@ -27,5 +29,9 @@ struct CliOutcome {
 // through a temporary file and a rename, only when the whole block arrived and verified.
 CliOutcome RunCliCommand(const CliArgs& args, CacheNodeClient& client, std::ostream& out,
                          std::ostream& err);
+
+// Runs a router command (IsRouterCommand(args.command)); results go to `out` in args.output
+// format. Router commands never exit kExitMiss: a route that matches nothing is still a route.
+CliOutcome RunRouterCommand(const CliArgs& args, RouterClient& client, std::ostream& out);
 
 }  // namespace strata::clients

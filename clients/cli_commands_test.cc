@@ -7,6 +7,7 @@
 #include <sstream>
 
 #include "clients/fake_cache_node.h"
+#include "clients/fake_router.h"
 #include "common/namespace_id.h"
 #include "gtest/gtest.h"
 
@@ -14,6 +15,7 @@ namespace strata::clients {
 namespace {
 
 namespace fs = std::filesystem;
+namespace v1 = ::strata::v1;
 
 class CliCommandsTest : public ::testing::Test {
  protected:
@@ -139,6 +141,130 @@ TEST_F(CliCommandsTest, MultiLineMessagesBecomeOneLine) {
   node_.FailNextCalls(1, grpc::Status(grpc::INTERNAL, "first\nsecond"));
   const CliOutcome r = Run(Args(CliCommand::kStats));
   EXPECT_EQ(r.error, "stats: INTERNAL: first second");
+}
+
+class RouterCommandsTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    client_ = std::move(RouterClient::Connect(router_.address())).value();
+    v1::NodeInfo node;
+    node.set_node_id("node-a");
+    node.set_endpoint("10.0.0.1:7070");
+    node.mutable_load()->set_queued_requests(2);
+    router_.SetNodes({node});
+    v1::RouteResponse route;
+    route.set_node_id("node-a");
+    route.set_endpoint("10.0.0.1:7070");
+    route.mutable_matched()->set_dram(1);
+    route.set_matched_blocks(1);
+    route.set_total_blocks(2);
+    route.set_policy("locality");
+    route.set_decision_id(77);
+    router_.SetRouteResponse(route);
+  }
+
+  CliArgs Args(CliCommand command) {
+    CliArgs args;
+    args.command = command;
+    args.router = router_.address();
+    args.output = OutputFormat::kJson;
+    return args;
+  }
+
+  CliOutcome Run(const CliArgs& args) {
+    out_.str("");
+    return RunRouterCommand(args, *client_, out_);
+  }
+
+  FakeRouter router_;
+  std::unique_ptr<RouterClient> client_;
+  std::ostringstream out_;
+};
+
+TEST_F(RouterCommandsTest, RouteSendsTheFlagsAndPrintsTheDecision) {
+  CliArgs args = Args(CliCommand::kRoute);
+  args.namespace_name = "llama/b16";
+  args.hashes = {*common::ChainHash::FromHex(std::string(64, 'a')),
+                 *common::ChainHash::FromHex(std::string(64, 'b'))};
+  args.session_key = "s1";
+  args.policy = "locality";
+  args.block_tokens = 16;
+  const CliOutcome r = Run(args);
+  ASSERT_EQ(r.exit_code, kExitOk) << r.error;
+  const v1::RouteRequest sent = router_.last_route();
+  EXPECT_EQ(sent.namespace_(), "llama/b16");
+  ASSERT_EQ(sent.chain_hashes_size(), 2);
+  EXPECT_EQ(sent.chain_hashes(1), std::string(32, '\xbb'));
+  EXPECT_EQ(sent.session_key(), "s1");
+  EXPECT_EQ(sent.policy(), "locality");
+  EXPECT_EQ(sent.block_tokens(), 16u);
+  EXPECT_EQ(out_.str().rfind(R"({"node":"node-a","endpoint":"10.0.0.1:7070",)"
+                             R"("matched":{"hbm":0,"dram":1,"ssd":0},"matched_blocks":1,)"
+                             R"("total_blocks":2,)",
+                             0),
+            0u)
+      << out_.str();
+  EXPECT_NE(out_.str().find(R"("policy":"locality","decision_id":"77",)"), std::string::npos)
+      << out_.str();
+}
+
+TEST_F(RouterCommandsTest, RouteWithNoLiveNodeExits1WithUnavailable) {
+  router_.SetNodes({});
+  CliArgs args = Args(CliCommand::kRoute);
+  args.namespace_name = "default";
+  args.hashes = {*common::ChainHash::FromHex(std::string(64, 'a'))};
+  const CliOutcome r = Run(args);
+  EXPECT_EQ(r.exit_code, kExitError);
+  EXPECT_EQ(r.error, "route: UNAVAILABLE: no live node");
+  EXPECT_EQ(out_.str(), "");
+}
+
+TEST_F(RouterCommandsTest, NodesListsTheRoutersNodes) {
+  const CliOutcome r = Run(Args(CliCommand::kNodes));
+  ASSERT_EQ(r.exit_code, kExitOk) << r.error;
+  EXPECT_EQ(out_.str().rfind(R"({"nodes":[{"node":"node-a","endpoint":"10.0.0.1:7070",)", 0), 0u)
+      << out_.str();
+  EXPECT_NE(out_.str().find(R"("load":{"queued":2,"running":0,)"), std::string::npos) << out_.str();
+}
+
+TEST_F(RouterCommandsTest, ExperimentSetSendsTheSpecAndReportReadsIt) {
+  CliArgs set = Args(CliCommand::kExperimentSet);
+  set.experiment_spec = "locality=50,round_robin=50";
+  CliOutcome r = Run(set);
+  ASSERT_EQ(r.exit_code, kExitOk) << r.error;
+  EXPECT_EQ(router_.last_spec(), "locality=50,round_robin=50");
+  EXPECT_EQ(out_.str(), R"({"spec":"locality=50,round_robin=50","requests":0,"policies":[]})"
+                        "\n");
+  CliArgs report = Args(CliCommand::kExperimentReport);
+  report.output = OutputFormat::kText;
+  r = Run(report);
+  ASSERT_EQ(r.exit_code, kExitOk) << r.error;
+  EXPECT_EQ(out_.str().rfind("experiment locality=50,round_robin=50: 0 requests\n", 0), 0u)
+      << out_.str();
+}
+
+TEST_F(RouterCommandsTest, ReportOutcomeSendsTheMeasurementAndAnUnknownDecisionExits1) {
+  CliArgs args = Args(CliCommand::kReportOutcome);
+  args.decision_id = 77;
+  args.ttft_ms = 15.5;
+  args.cached_tokens = 16;
+  CliOutcome r = Run(args);
+  ASSERT_EQ(r.exit_code, kExitOk) << r.error;
+  EXPECT_EQ(router_.last_outcome().ttft_ms(), 15.5);
+  EXPECT_EQ(router_.last_outcome().cached_tokens(), 16u);
+  EXPECT_NE(out_.str().find(R"("decision_id":"77","ttft_ms":15.5)"), std::string::npos)
+      << out_.str();
+
+  args.decision_id = 78;
+  r = Run(args);
+  EXPECT_EQ(r.exit_code, kExitError);
+  EXPECT_EQ(r.error, "report-outcome: NOT_FOUND: unknown decision id 78");
+}
+
+TEST_F(RouterCommandsTest, NodeCommandsAreRefusedByTheRouterRunner) {
+  const CliOutcome r = Run(Args(CliCommand::kStats));
+  EXPECT_EQ(r.exit_code, kExitUsage);
+  EXPECT_EQ(router_.calls(), 0);
 }
 
 }  // namespace

@@ -1,6 +1,8 @@
 #include "clients/cli_output.h"
 
 #include <algorithm>
+#include <charconv>
+#include <cmath>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
@@ -21,6 +23,16 @@ using common::JsonQuote;
 
 std::string Hex64(uint64_t v) { return absl::StrFormat("%016x", v); }
 
+// The shortest text that reads back as `v`; JSON has no NaN or infinity, so those become null.
+std::string JsonDouble(double v) {
+  if (!std::isfinite(v)) return "null";
+  char buffer[32];
+  const std::to_chars_result r = std::to_chars(buffer, buffer + sizeof(buffer), v);
+  return std::string(buffer, r.ptr);
+}
+
+std::string Ms(double v) { return absl::StrFormat("%.2f ms", v); }
+
 // Builds one JSON object; values passed to Raw must already be JSON.
 class JsonObject {
  public:
@@ -33,6 +45,9 @@ class JsonObject {
   }
   JsonObject& Num(std::string_view key, uint64_t value) { return Raw(key, absl::StrCat(value)); }
   JsonObject& Bool(std::string_view key, bool value) { return Raw(key, value ? "true" : "false"); }
+  JsonObject& Double(std::string_view key, double value) { return Raw(key, JsonDouble(value)); }
+  // A 64-bit id as a decimal string, exact past 2^53.
+  JsonObject& Id(std::string_view key, uint64_t value) { return Str(key, absl::StrCat(value)); }
   std::string Done() { return absl::StrCat(out_, "}"); }
 
  private:
@@ -71,6 +86,53 @@ std::string Table(const std::vector<std::vector<std::string>>& rows) {
     absl::StrAppend(&out, line, "\n");
   }
   return out;
+}
+
+std::string TierCountsJson(const TierCounts& t) {
+  return JsonObject().Num("hbm", t.hbm).Num("dram", t.dram).Num("ssd", t.ssd).Done();
+}
+
+std::string TierCountsText(const TierCounts& t) {
+  return absl::StrFormat("hbm %d, dram %d, ssd %d", t.hbm, t.dram, t.ssd);
+}
+
+std::string NodeJson(const NodeStatus& n) {
+  const std::string load = JsonObject()
+                               .Num("queued", n.load.queued_requests)
+                               .Num("running", n.load.running_requests)
+                               .Num("prefill_tokens", n.load.prefill_tokens_in_flight)
+                               .Num("free_hbm_blocks", n.load.free_hbm_blocks)
+                               .Bool("draining", n.load.draining)
+                               .Done();
+  return JsonObject()
+      .Str("node", n.node_id)
+      .Str("endpoint", n.endpoint)
+      .Id("epoch", n.epoch)
+      .Raw("load", load)
+      .Num("indexed_blocks", n.indexed_blocks)
+      .Num("heartbeat_age_ms", n.heartbeat_age_ms)
+      .Str("source", n.source)
+      .Bool("synced", n.synced)
+      .Done();
+}
+
+std::string PolicyJson(const PolicyFigures& p) {
+  return JsonObject()
+      .Str("policy", p.policy)
+      .Num("weight", p.weight)
+      .Num("decisions", p.decisions)
+      .Raw("matched", TierCountsJson(p.matched))
+      .Num("requested_blocks", p.requested_blocks)
+      .Double("mean_predicted_ttft_ms", p.mean_predicted_ttft_ms)
+      .Num("outcomes", p.outcomes)
+      .Double("mean_reported_ttft_ms", p.mean_reported_ttft_ms)
+      .Double("p50_reported_ttft_ms", p.p50_reported_ttft_ms)
+      .Double("p99_reported_ttft_ms", p.p99_reported_ttft_ms)
+      .Num("shadow_requests", p.shadow_requests)
+      .Double("mean_shadow_hit_blocks", p.mean_shadow_hit_blocks)
+      .Double("mean_shadow_predicted_ttft_ms", p.mean_shadow_predicted_ttft_ms)
+      .Num("shadow_agreements", p.shadow_agreements)
+      .Done();
 }
 
 // The fields put and get report about a block.
@@ -234,6 +296,123 @@ std::string FormatRegisterNamespace(std::string_view name,
   return absl::StrFormat("%s namespace %s (id %s)\n",
                          response.created() ? "registered" : "already registered:", name,
                          Hex64(response.namespace_id()));
+}
+
+std::string FormatRoute(const RouteResult& r, OutputFormat format) {
+  if (format == OutputFormat::kJson) {
+    std::vector<std::string> peers;
+    for (const PeerSource& p : r.peers) {
+      peers.push_back(JsonObject()
+                          .Str("node", p.node_id)
+                          .Str("endpoint", p.endpoint)
+                          .Num("from_block", p.from_block)
+                          .Num("blocks", p.blocks)
+                          .Str("tier", TierName(p.tier))
+                          .Done());
+    }
+    std::vector<std::string> shadow;
+    for (const ShadowChoice& c : r.shadow) {
+      shadow.push_back(JsonObject()
+                           .Str("policy", c.policy)
+                           .Str("node", c.node_id)
+                           .Num("matched_blocks", c.matched_blocks)
+                           .Double("predicted_ttft_ms", c.predicted_ttft_ms)
+                           .Done());
+    }
+    return JsonObject()
+               .Str("node", r.node_id)
+               .Str("endpoint", r.endpoint)
+               .Raw("matched", TierCountsJson(r.matched))
+               .Num("matched_blocks", r.matched_blocks)
+               .Num("total_blocks", r.total_blocks)
+               .Double("predicted_ttft_ms", r.predicted_ttft_ms)
+               .Str("policy", r.policy)
+               .Id("decision_id", r.decision_id)
+               .Raw("peers", JsonArray(peers))
+               .Raw("shadow", JsonArray(shadow))
+               .Done() +
+           "\n";
+  }
+  std::string out = absl::StrFormat(
+      "route to %s (%s) by %s, decision %d\nmatched %d of %d blocks (%s); predicted ttft %s\n",
+      r.node_id, r.endpoint, r.policy, r.decision_id, r.matched_blocks, r.total_blocks,
+      TierCountsText(r.matched), Ms(r.predicted_ttft_ms));
+  for (const PeerSource& p : r.peers) {
+    absl::StrAppendFormat(&out, "peer %s (%s) holds %d more blocks from block %d, slowest in %s\n",
+                          p.node_id, p.endpoint, p.blocks, p.from_block, TierName(p.tier));
+  }
+  for (const ShadowChoice& c : r.shadow) {
+    absl::StrAppendFormat(&out, "shadow %s would pick %s: %d blocks matched, predicted ttft %s\n",
+                          c.policy, c.node_id, c.matched_blocks, Ms(c.predicted_ttft_ms));
+  }
+  return out;
+}
+
+std::string FormatNodes(std::span<const NodeStatus> nodes, OutputFormat format) {
+  if (format == OutputFormat::kJson) {
+    std::vector<std::string> items;
+    for (const NodeStatus& n : nodes) items.push_back(NodeJson(n));
+    return JsonObject().Raw("nodes", JsonArray(items)).Done() + "\n";
+  }
+  if (nodes.empty()) return "no live nodes\n";
+  std::vector<std::vector<std::string>> rows = {{"NODE", "ENDPOINT", "SOURCE", "EPOCH", "QUEUED",
+                                                 "RUNNING", "PREFILL TOKENS", "FREE HBM BLOCKS",
+                                                 "INDEXED BLOCKS", "HEARTBEAT AGE", "STATE"}};
+  for (const NodeStatus& n : nodes) {
+    std::vector<std::string> state;
+    if (n.load.draining) state.push_back("draining");
+    if (!n.synced) state.push_back("awaiting snapshot");
+    rows.push_back({n.node_id, n.endpoint, n.source, absl::StrCat(n.epoch),
+                    absl::StrCat(n.load.queued_requests), absl::StrCat(n.load.running_requests),
+                    absl::StrCat(n.load.prefill_tokens_in_flight),
+                    absl::StrCat(n.load.free_hbm_blocks), absl::StrCat(n.indexed_blocks),
+                    absl::StrCat(n.heartbeat_age_ms, " ms"),
+                    state.empty() ? "ok" : absl::StrJoin(state, ", ")});
+  }
+  return Table(rows);
+}
+
+std::string FormatExperimentReport(const ExperimentReport& report, OutputFormat format) {
+  if (format == OutputFormat::kJson) {
+    std::vector<std::string> policies;
+    for (const PolicyFigures& p : report.policies) policies.push_back(PolicyJson(p));
+    return JsonObject()
+               .Str("spec", report.spec)
+               .Num("requests", report.requests)
+               .Raw("policies", JsonArray(policies))
+               .Done() +
+           "\n";
+  }
+  std::vector<std::vector<std::string>> rows = {
+      {"POLICY", "WEIGHT", "DECISIONS", "MATCHED HBM/DRAM/SSD", "OF BLOCKS", "PREDICTED TTFT",
+       "OUTCOMES", "REPORTED TTFT MEAN/P50/P99", "SHADOW HIT BLOCKS", "SHADOW TTFT", "AGREES"}};
+  for (const PolicyFigures& p : report.policies) {
+    rows.push_back(
+        {p.policy, absl::StrCat(p.weight), absl::StrCat(p.decisions),
+         absl::StrFormat("%d/%d/%d", p.matched.hbm, p.matched.dram, p.matched.ssd),
+         absl::StrCat(p.requested_blocks), Ms(p.mean_predicted_ttft_ms), absl::StrCat(p.outcomes),
+         absl::StrFormat("%.2f/%.2f/%.2f ms", p.mean_reported_ttft_ms, p.p50_reported_ttft_ms,
+                         p.p99_reported_ttft_ms),
+         absl::StrFormat("%.2f", p.mean_shadow_hit_blocks), Ms(p.mean_shadow_predicted_ttft_ms),
+         absl::StrCat(p.shadow_agreements, "/", p.shadow_requests)});
+  }
+  return absl::StrCat("experiment ", report.spec.empty() ? "(none)" : report.spec, ": ",
+                      report.requests, " requests\n", Table(rows));
+}
+
+std::string FormatReportOutcome(const RouteOutcome& outcome, OutputFormat format) {
+  if (format == OutputFormat::kJson) {
+    return JsonObject()
+               .Id("decision_id", outcome.decision_id)
+               .Double("ttft_ms", outcome.ttft_ms)
+               .Num("prompt_tokens", outcome.prompt_tokens)
+               .Num("cached_tokens", outcome.cached_tokens)
+               .Done() +
+           "\n";
+  }
+  return absl::StrFormat("reported decision %d: ttft %s, %d prompt tokens, %d cached\n",
+                         outcome.decision_id, Ms(outcome.ttft_ms), outcome.prompt_tokens,
+                         outcome.cached_tokens);
 }
 
 }  // namespace strata::clients

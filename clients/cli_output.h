@@ -1,8 +1,11 @@
 // What the `strata` CLI prints on success, as text for people or one-line JSON for scripts.
 //
-// Every function returns the complete output including the trailing newline. In JSON, 64-bit ids
-// and checksums are 16-digit hex strings (JSON numbers lose precision past 2^53); byte counts are
-// numbers. Tiers print as "hbm", "dram", "ssd" ("none" for a miss). Pure functions, thread-safe.
+// Every function returns the complete output including the trailing newline. In JSON, values that
+// may pass 2^53 (where JSON numbers lose precision) are strings: hash-derived namespace ids and
+// checksums as 16-digit hex, router decision ids and node epochs as decimal (as proto3's JSON
+// mapping writes a uint64, and as `report-outcome --decision-id` takes it back). Counts are
+// numbers; milliseconds are numbers with their fraction. Tiers print as "hbm", "dram", "ssd"
+// ("none" for a miss). Pure functions, thread-safe.
 #pragma once
 
 #include <cstdint>
@@ -11,6 +14,7 @@
 #include <string_view>
 
 #include "clients/cli_args.h"
+#include "clients/router_client.h"
 #include "common/block_key.h"
 #include "strata/v1/cachenode.pb.h"
 
@@ -47,5 +51,24 @@ std::string FormatNamespaces(const strata::v1::ListNamespacesResponse& response,
 std::string FormatRegisterNamespace(std::string_view name,
                                     const strata::v1::RegisterNamespaceResponse& response,
                                     OutputFormat format);
+
+// Router commands. JSON of route: {"node", "endpoint", "matched": {"hbm", "dram", "ssd"},
+// "matched_blocks", "total_blocks", "predicted_ttft_ms", "policy", "decision_id", "peers":
+// [{"node", "endpoint", "from_block", "blocks", "tier"}], "shadow": [{"policy", "node",
+// "matched_blocks", "predicted_ttft_ms"}]}. Text: the choice, its match and prediction, then one
+// line per peer and shadow choice.
+std::string FormatRoute(const RouteResult& result, OutputFormat format);
+
+// JSON: {"nodes": [{"node", "endpoint", "epoch", "load": {"queued", "running", "prefill_tokens",
+// "free_hbm_blocks", "draining"}, "indexed_blocks", "heartbeat_age_ms", "source", "synced"}]}.
+// Text: a table, one node per row.
+std::string FormatNodes(std::span<const NodeStatus> nodes, OutputFormat format);
+
+// JSON: {"spec", "requests", "policies": [...]} with each policy's fields named as in
+// router.proto's PolicyFigures ("matched" as {"hbm", "dram", "ssd"}). Text: a table per policy.
+std::string FormatExperimentReport(const ExperimentReport& report, OutputFormat format);
+
+// JSON: {"decision_id", "ttft_ms", "prompt_tokens", "cached_tokens"}: what was reported.
+std::string FormatReportOutcome(const RouteOutcome& outcome, OutputFormat format);
 
 }  // namespace strata::clients

@@ -1,5 +1,7 @@
 #include "clients/cli_output.h"
 
+#include <limits>
+
 #include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
 
@@ -112,6 +114,151 @@ TEST(FormatRegisterNamespaceTest, SaysWhetherItWasCreated) {
   r.set_created(false);
   EXPECT_NE(FormatRegisterNamespace("a", r, OutputFormat::kText).find("already registered"),
             std::string::npos);
+}
+
+RouteResult SampleRoute() {
+  RouteResult r;
+  r.node_id = "node-a";
+  r.endpoint = "10.0.0.1:7070";
+  r.matched = {.hbm = 1, .dram = 2, .ssd = 3};
+  r.matched_blocks = 6;
+  r.total_blocks = 8;
+  r.predicted_ttft_ms = 12.25;
+  r.policy = "locality";
+  r.decision_id = (1ull << 60) + 7;
+  r.peers.push_back({.node_id = "node-b",
+                     .endpoint = "10.0.0.2:7070",
+                     .from_block = 6,
+                     .blocks = 2,
+                     .tier = v1::TIER_SSD});
+  r.shadow.push_back({.policy = "round_robin",
+                      .node_id = "node-c",
+                      .matched_blocks = 0,
+                      .predicted_ttft_ms = 40.5});
+  return r;
+}
+
+TEST(FormatRouteTest, JsonHasTheChoiceTiersDecisionPeersAndShadow) {
+  EXPECT_EQ(FormatRoute(SampleRoute(), OutputFormat::kJson),
+            R"({"node":"node-a","endpoint":"10.0.0.1:7070","matched":{"hbm":1,"dram":2,"ssd":3},)"
+            R"("matched_blocks":6,"total_blocks":8,"predicted_ttft_ms":12.25,"policy":"locality",)"
+            R"("decision_id":"1152921504606846983",)"
+            R"("peers":[{"node":"node-b","endpoint":"10.0.0.2:7070","from_block":6,"blocks":2,)"
+            R"("tier":"ssd"}],)"
+            R"("shadow":[{"policy":"round_robin","node":"node-c","matched_blocks":0,)"
+            R"("predicted_ttft_ms":40.5}]})"
+            "\n");
+}
+
+TEST(FormatRouteTest, JsonOfAColdRouteHasEmptyListsAndNoNaN) {
+  RouteResult r;
+  r.node_id = "n";
+  r.predicted_ttft_ms = std::numeric_limits<double>::quiet_NaN();
+  const std::string json = FormatRoute(r, OutputFormat::kJson);
+  EXPECT_NE(json.find(R"("matched":{"hbm":0,"dram":0,"ssd":0})"), std::string::npos) << json;
+  EXPECT_NE(json.find(R"("predicted_ttft_ms":null)"), std::string::npos) << json;
+  EXPECT_NE(json.find(R"("decision_id":"0","peers":[],"shadow":[]})"), std::string::npos) << json;
+}
+
+TEST(FormatRouteTest, TextNamesTheNodeMatchPeersAndShadow) {
+  const std::string text = FormatRoute(SampleRoute(), OutputFormat::kText);
+  EXPECT_NE(
+      text.find("route to node-a (10.0.0.1:7070) by locality, decision 1152921504606846983\n"),
+      std::string::npos)
+      << text;
+  EXPECT_NE(text.find("matched 6 of 8 blocks (hbm 1, dram 2, ssd 3); predicted ttft 12.25 ms\n"),
+            std::string::npos)
+      << text;
+  EXPECT_NE(text.find("peer node-b (10.0.0.2:7070) holds 2 more blocks from block 6"),
+            std::string::npos)
+      << text;
+  EXPECT_NE(text.find("shadow round_robin would pick node-c"), std::string::npos) << text;
+}
+
+NodeStatus SampleNode() {
+  NodeStatus n;
+  n.node_id = "node-b";
+  n.endpoint = "10.0.0.2:7070";
+  n.epoch = 1700000000123456789ull;
+  n.load = {.queued_requests = 3,
+            .running_requests = 4,
+            .prefill_tokens_in_flight = 5000,
+            .free_hbm_blocks = 60,
+            .draining = true};
+  n.heartbeat_age_ms = 250;
+  n.indexed_blocks = 777;
+  n.source = "vllm";
+  n.synced = false;
+  return n;
+}
+
+TEST(FormatNodesTest, JsonListsEachNodeWithItsLoad) {
+  const NodeStatus nodes[] = {SampleNode()};
+  EXPECT_EQ(FormatNodes(nodes, OutputFormat::kJson),
+            R"({"nodes":[{"node":"node-b","endpoint":"10.0.0.2:7070",)"
+            R"("epoch":"1700000000123456789","load":{"queued":3,"running":4,)"
+            R"("prefill_tokens":5000,"free_hbm_blocks":60,"draining":true},)"
+            R"("indexed_blocks":777,"heartbeat_age_ms":250,"source":"vllm","synced":false}]})"
+            "\n");
+  EXPECT_EQ(FormatNodes({}, OutputFormat::kJson), "{\"nodes\":[]}\n");
+}
+
+TEST(FormatNodesTest, TextIsATableWithTheNodesState) {
+  const NodeStatus nodes[] = {SampleNode()};
+  const std::string text = FormatNodes(nodes, OutputFormat::kText);
+  EXPECT_NE(text.find("NODE"), std::string::npos) << text;
+  EXPECT_NE(text.find("FREE HBM BLOCKS"), std::string::npos) << text;
+  EXPECT_NE(text.find("node-b"), std::string::npos) << text;
+  EXPECT_NE(text.find("250 ms"), std::string::npos) << text;
+  EXPECT_NE(text.find("draining, awaiting snapshot"), std::string::npos) << text;
+  EXPECT_EQ(FormatNodes({}, OutputFormat::kText), "no live nodes\n");
+}
+
+TEST(FormatExperimentReportTest, JsonMirrorsPolicyFigures) {
+  ExperimentReport report;
+  report.spec = "locality=50,round_robin=50";
+  report.requests = 10;
+  PolicyFigures p;
+  p.policy = "locality";
+  p.weight = 50;
+  p.decisions = 6;
+  p.matched = {.hbm = 0, .dram = 9, .ssd = 1};
+  p.requested_blocks = 20;
+  p.mean_predicted_ttft_ms = 11.5;
+  p.outcomes = 5;
+  p.mean_reported_ttft_ms = 12;
+  p.p50_reported_ttft_ms = 10.25;
+  p.p99_reported_ttft_ms = 80.5;
+  p.shadow_requests = 10;
+  p.mean_shadow_hit_blocks = 1.5;
+  p.mean_shadow_predicted_ttft_ms = 13;
+  p.shadow_agreements = 4;
+  report.policies.push_back(p);
+  EXPECT_EQ(FormatExperimentReport(report, OutputFormat::kJson),
+            R"({"spec":"locality=50,round_robin=50","requests":10,"policies":[)"
+            R"({"policy":"locality","weight":50,"decisions":6,)"
+            R"("matched":{"hbm":0,"dram":9,"ssd":1},"requested_blocks":20,)"
+            R"("mean_predicted_ttft_ms":11.5,"outcomes":5,"mean_reported_ttft_ms":12,)"
+            R"("p50_reported_ttft_ms":10.25,"p99_reported_ttft_ms":80.5,"shadow_requests":10,)"
+            R"("mean_shadow_hit_blocks":1.5,"mean_shadow_predicted_ttft_ms":13,)"
+            R"("shadow_agreements":4}]})"
+            "\n");
+  const std::string text = FormatExperimentReport(report, OutputFormat::kText);
+  EXPECT_EQ(text.rfind("experiment locality=50,round_robin=50: 10 requests\nPOLICY", 0), 0u)
+      << text;
+  EXPECT_NE(text.find("0/9/1"), std::string::npos) << text;
+  EXPECT_NE(text.find("12.00/10.25/80.50 ms"), std::string::npos) << text;
+  EXPECT_NE(text.find("4/10"), std::string::npos) << text;
+}
+
+TEST(FormatReportOutcomeTest, EchoesWhatWasReported) {
+  const RouteOutcome outcome{
+      .decision_id = 42, .ttft_ms = 12.75, .prompt_tokens = 512, .cached_tokens = 384};
+  EXPECT_EQ(FormatReportOutcome(outcome, OutputFormat::kJson),
+            R"({"decision_id":"42","ttft_ms":12.75,"prompt_tokens":512,"cached_tokens":384})"
+            "\n");
+  EXPECT_EQ(FormatReportOutcome(outcome, OutputFormat::kText),
+            "reported decision 42: ttft 12.75 ms, 512 prompt tokens, 384 cached\n");
 }
 
 }  // namespace

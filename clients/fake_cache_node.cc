@@ -56,15 +56,10 @@ void FakeCacheNode::TruncatePayloads(bool truncate) {
 }
 
 void FakeCacheNode::FailNextCalls(int times, grpc::Status status) {
-  absl::MutexLock lock(&mu_);
-  fail_times_ = times;
-  fail_status_ = std::move(status);
+  failures_.FailNextCalls(times, std::move(status));
 }
 
-int FakeCacheNode::calls() const {
-  absl::MutexLock lock(&mu_);
-  return calls_;
-}
+int FakeCacheNode::calls() const { return failures_.calls(); }
 
 int FakeCacheNode::put_chunk_messages() const {
   absl::MutexLock lock(&mu_);
@@ -79,16 +74,6 @@ int FakeCacheNode::max_get_chunk_seen() const {
 bool FakeCacheNode::Contains(uint64_t ns, const std::string& hash) const {
   absl::MutexLock lock(&mu_);
   return blocks_.contains({ns, hash});
-}
-
-grpc::Status FakeCacheNode::Enter() {
-  absl::MutexLock lock(&mu_);
-  ++calls_;
-  if (fail_times_ > 0) {
-    --fail_times_;
-    return fail_status_;
-  }
-  return grpc::Status::OK;
 }
 
 grpc::Status FakeCacheNode::CheckNamespace(uint64_t ns) const {

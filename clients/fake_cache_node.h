@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "absl/synchronization/mutex.h"
+#include "clients/fake_failures.h"
 #include "strata/v1/cachenode.grpc.pb.h"
 
 namespace strata::clients {
@@ -58,7 +59,7 @@ class FakeCacheNode final : public strata::v1::CacheNode::Service {
 
  private:
   // Counts the call; returns the injected failure, if one is pending.
-  grpc::Status Enter();
+  grpc::Status Enter() { return failures_.Enter(); }
   grpc::Status CheckNamespace(uint64_t ns) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   mutable absl::Mutex mu_;
@@ -67,9 +68,7 @@ class FakeCacheNode final : public strata::v1::CacheNode::Service {
   uint64_t max_block_bytes_ ABSL_GUARDED_BY(mu_) = 64 << 20;
   bool corrupt_ ABSL_GUARDED_BY(mu_) = false;
   bool truncate_ ABSL_GUARDED_BY(mu_) = false;
-  int fail_times_ ABSL_GUARDED_BY(mu_) = 0;
-  grpc::Status fail_status_ ABSL_GUARDED_BY(mu_);
-  int calls_ ABSL_GUARDED_BY(mu_) = 0;
+  FakeFailures failures_;
   int put_chunk_messages_ ABSL_GUARDED_BY(mu_) = 0;
   int max_get_chunk_seen_ ABSL_GUARDED_BY(mu_) = 0;
 

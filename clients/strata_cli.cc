@@ -1,4 +1,5 @@
-// The `strata` command-line client: argv -> CliArgs -> CacheNodeClient -> one command -> exit code.
+// The `strata` command-line client: argv -> CliArgs -> CacheNodeClient or RouterClient -> one
+// command -> exit code.
 // See CliUsage() (cli_args.cc) for the commands, flags and exit codes.
 #include <grpc/support/log.h>
 
@@ -10,11 +11,43 @@
 #include "clients/cache_node_client.h"
 #include "clients/cli_args.h"
 #include "clients/cli_commands.h"
+#include "clients/router_client.h"
 
 namespace {
 
 void PrintError(std::string_view line) {
   std::fprintf(stderr, "strata: %.*s\n", static_cast<int>(line.size()), line.data());
+}
+
+// Runs `command` on the client, or reports why the client could not be made (a usage error: the
+// target or the options were bad).
+template <typename Client, typename Command>
+strata::clients::CliOutcome RunWith(absl::StatusOr<std::unique_ptr<Client>> client,
+                                    Command command) {
+  if (!client.ok()) {
+    return {strata::clients::kExitUsage, std::string(client.status().message())};
+  }
+  return command(**client);
+}
+
+// Connects to the service the command talks to and runs it; output goes to stdout (and, for
+// `get --out -` in json mode, its summary to stderr).
+strata::clients::CliOutcome Run(const strata::clients::CliArgs& args) {
+  namespace clients = strata::clients;
+  if (clients::IsRouterCommand(args.command)) {
+    clients::RouterClientOptions options;
+    options.deadline = args.timeout;
+    return RunWith(clients::RouterClient::Connect(args.router, options),
+                   [&](clients::RouterClient& client) {
+                     return clients::RunRouterCommand(args, client, std::cout);
+                   });
+  }
+  clients::ClientOptions options;
+  options.target = args.node;
+  options.deadline = args.timeout;
+  return RunWith(clients::CacheNodeClient::Connect(options), [&](clients::CacheNodeClient& client) {
+    return clients::RunCliCommand(args, client, std::cout, std::cerr);
+  });
 }
 
 }  // namespace
@@ -34,17 +67,7 @@ int main(int argc, char** argv) {
   // The one stderr line on failure carries the RPC's status; gRPC's own logging would add more.
   gpr_set_log_function([](gpr_log_func_args*) {});
 
-  clients::ClientOptions options;
-  options.target = parsed->node;
-  options.deadline = parsed->timeout;
-  absl::StatusOr<std::unique_ptr<clients::CacheNodeClient>> client =
-      clients::CacheNodeClient::Connect(options);
-  if (!client.ok()) {
-    PrintError(std::string(client.status().message()));
-    return clients::kExitUsage;
-  }
-  const clients::CliOutcome outcome =
-      clients::RunCliCommand(*parsed, **client, std::cout, std::cerr);
+  const clients::CliOutcome outcome = Run(*parsed);
   std::cout.flush();
   if (outcome.exit_code != clients::kExitOk) PrintError(outcome.error);
   return outcome.exit_code;

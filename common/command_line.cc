@@ -4,6 +4,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <iostream>
+#include <map>
 
 #include "absl/flags/commandlineflag.h"
 #include "absl/flags/reflection.h"
@@ -39,6 +40,7 @@ bool IsKnown(const CommandLineSpec& spec, const std::string& name) {
 std::vector<std::string> ParseCommandLineOrExit(const CommandLineSpec& spec, int argc,
                                                 char** argv) {
   std::vector<std::string> positional;
+  std::map<std::string, std::string> repeated;  // repeatable flag -> items so far, comma-joined
   for (int i = 1; i < argc; ++i) {
     const std::string arg = argv[i];
     if (arg == "--help" || arg == "-h" || arg == "--helpfull" || arg == "-help") PrintHelp(spec);
@@ -75,6 +77,11 @@ std::vector<std::string> ParseCommandLineOrExit(const CommandLineSpec& spec, int
       } else {
         Fail(spec, "flag " + arg + " needs a value");
       }
+    }
+    if (std::find(spec.repeatable.begin(), spec.repeatable.end(), name) != spec.repeatable.end()) {
+      std::string& so_far = repeated[name];
+      value = so_far.empty() ? value : so_far + "," + value;
+      so_far = value;
     }
     std::string error;
     if (!flag->ParseFrom(value, &error)) {

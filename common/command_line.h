@@ -16,6 +16,9 @@ struct CommandLineSpec {
   std::string program;             // "strata-cachenode"
   std::string usage;               // paragraph printed before the flag list
   std::vector<std::string> flags;  // the binary's flags, underscore names, in display order
+  // List flags (std::vector<std::string>) that may be given more than once: each occurrence adds
+  // its comma-separated items instead of replacing the earlier ones.
+  std::vector<std::string> repeatable;
 };
 
 // Parses argv into the named Abseil flags. Returns the positional arguments (argv[0] excluded).

@@ -6,12 +6,16 @@
 ABSL_FLAG(std::string, test_data_dir, "", "a directory");
 ABSL_FLAG(uint32_t, test_count, 1, "a count");
 ABSL_FLAG(bool, test_switch, false, "a switch");
+ABSL_FLAG(std::vector<std::string>, test_sources, {}, "a repeatable list");
 
 namespace strata::common {
 namespace {
 
 CommandLineSpec Spec() {
-  return {"prog", "prog: a test program", {"test_data_dir", "test_count", "test_switch"}};
+  return {"prog",
+          "prog: a test program",
+          {"test_data_dir", "test_count", "test_switch", "test_sources"},
+          {"test_sources"}};
 }
 
 std::vector<std::string> Parse(std::vector<std::string> args) {
@@ -29,6 +33,14 @@ TEST(CommandLineTest, AcceptsDashedNamesBothValueFormsAndBooleans) {
   EXPECT_EQ(rest, std::vector<std::string>{"pos"});
   Parse({"--notest-switch"});
   EXPECT_FALSE(absl::GetFlag(FLAGS_test_switch));
+}
+
+TEST(CommandLineTest, RepeatableFlagAccumulatesEveryOccurrence) {
+  Parse({"--test-sources", "a", "--test-sources=b,c", "--test-data-dir", "/x", "--test-sources",
+         "d"});
+  EXPECT_EQ(absl::GetFlag(FLAGS_test_sources), (std::vector<std::string>{"a", "b", "c", "d"}));
+  Parse({"--test-sources", "e"});  // a new command line starts afresh
+  EXPECT_EQ(absl::GetFlag(FLAGS_test_sources), (std::vector<std::string>{"e"}));
 }
 
 TEST(CommandLineDeathTest, UnknownFlagExits2WithOneLine) {

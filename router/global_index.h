@@ -2,14 +2,22 @@
 //
 // Because keys are chained hashes, a request's prefix match on a node is the run of its keys, in
 // order, that the node holds, ending at the first miss (Match). The index is sharded by key; each
-// shard has its own reader/writer lock, so routes (readers) proceed while other shards ingest, and a
-// batch of events takes each shard's lock once. Memory per (block, node) entry is reported by
-// Stats() and tracked by `strata-bench router`.
+// shard has its own reader/writer lock (an absl::Mutex) over its own table (index_table.h, 16
+// bytes per slot), so routes (readers) proceed while other shards ingest, and a batch of events
+// is grouped by shard and takes each shard's lock once per few keys, never for long. Memory per
+// (block, node) entry is reported by Stats() and tracked by `strata-bench router` (about 26 bytes
+// at 10M entries).
+//
+// A Match sees each block's holders as of one instant, not the whole request at one instant:
+// under concurrent ingest it may combine blocks from before and after an update, which is what a
+// route can use anyway.
 //
 // Removing a node (ClearNode) scans every shard; it is meant for rare events (expiry, restart,
-// snapshot), not the per-event path. Thread-safe.
+// snapshot), not the per-event path (~100 ms at 10M entries). Thread-safe. Node slots must be
+// below 2^24 (holders pack the slot in 24 bits).
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <memory>
 #include <span>
@@ -20,15 +28,22 @@
 namespace strata::router {
 
 struct GlobalIndexOptions {
-  // Lock stripes. More shards: less contention between ingest and routes, a little more memory
-  // slack (each shard grows its own table). Must be a power of two.
+  // Lock stripes, 1 to 1024 (clamped). More shards: less contention between ingest and routes,
+  // more lock operations per ingest batch.
   uint32_t shards = 64;
 };
 
+// One step of a node's changes: it now holds `keys` in `tier` (stored), or no longer does.
+struct IndexUpdate {
+  Tier tier = Tier::kHbm;
+  bool removed = false;
+  std::span<const IndexKey> keys;
+};
+
 struct GlobalIndexStats {
-  uint64_t blocks = 0;         // distinct keys held by at least one node
-  uint64_t entries = 0;        // (block, node) pairs
-  uint64_t memory_bytes = 0;   // tables plus out-of-line holder lists
+  uint64_t blocks = 0;        // distinct keys held by at least one node
+  uint64_t entries = 0;       // (block, node) pairs
+  uint64_t memory_bytes = 0;  // tables plus out-of-line holder lists
 };
 
 class GlobalIndex {
@@ -38,10 +53,14 @@ class GlobalIndex {
   GlobalIndex(const GlobalIndex&) = delete;
   GlobalIndex& operator=(const GlobalIndex&) = delete;
 
-  // Records that `node` holds `keys` in `tier` (idempotent). Takes each touched shard lock once.
+  // Records that `node` holds `keys` in `tier` (idempotent). Grouped by shard like Apply.
   void Store(NodeSlot node, Tier tier, std::span<const IndexKey> keys);
   // Records that `node` no longer holds `keys` in `tier`; absent keys are ignored.
   void Remove(NodeSlot node, Tier tier, std::span<const IndexKey> keys);
+  // Applies a batch of `node`'s updates as if one by one, in order (two updates of one key keep
+  // their order). Keys are grouped by shard and each shard's lock is taken once per 8 keys, one
+  // lock at a time: the small events of one batch share the locks, and routes never wait long.
+  void Apply(NodeSlot node, std::span<const IndexUpdate> updates);
   // Drops every entry of `node`. Returns how many (block, node) entries it removed.
   uint64_t ClearNode(NodeSlot node);
 
@@ -60,9 +79,15 @@ class GlobalIndex {
  private:
   struct Shard;
   Shard& ShardOf(IndexKey key) const;
+  uint32_t ShardIndex(size_t hash) const;
 
   const GlobalIndexOptions options_;
   std::unique_ptr<Shard[]> shards_;
+  // Top bits of a key's hash -> shard. Shards take unequal shares of the keys (1x to 2x, spread
+  // geometrically) so their tables double at different sizes: the memory per entry then stays near
+  // its average instead of swinging between 21 and 43 bytes per block as all tables grow in step.
+  std::vector<uint16_t> shard_of_bucket_;
+  int bucket_shift_ = 64;
 };
 
 }  // namespace strata::router

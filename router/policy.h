@@ -23,17 +23,18 @@ namespace strata::router {
 struct Candidate {
   NodeSlot node = kNoSlot;
   std::string_view node_id;
-  NodeLoad load;     // last heartbeat plus requests routed to it since
-  NodeMatch match;   // matched == 0 when it holds no prefix of the request
+  NodeLoad load;    // last heartbeat plus requests routed to it since
+  NodeMatch match;  // matched == 0 when it holds no prefix of the request
 };
 
 struct RouteContext {
-  std::span<const IndexKey> keys;       // the request's chain, in order
+  std::span<const IndexKey> keys;  // the request's chain, in order
   uint32_t prompt_tokens = 0;
   uint32_t block_tokens = 0;
-  uint64_t request_hash = 0;            // stable hash of the request id
+  uint64_t request_hash = 0;              // stable hash of the request id
   std::span<const Candidate> candidates;  // live, not draining; never empty
   std::span<const NodeMatch> holders;     // every node's match, draining ones included
+  bool holders_longest_first = false;     // holders sorted by matched, descending
 };
 
 struct Choice {

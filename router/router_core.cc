@@ -1,1 +1,276 @@
-// placeholder
+#include "router/router_core.h"
+
+#include <algorithm>
+
+#include "absl/strings/str_cat.h"
+#include "common/checksum.h"
+#include "common/status_macros.h"
+
+namespace strata::router {
+
+absl::Status RouterOptions::Validate() const {
+  STRATA_RETURN_IF_ERROR(membership.Validate());
+  if (index.shards == 0 || (index.shards & (index.shards - 1)) != 0) {
+    return absl::InvalidArgumentError("index shards must be a power of two");
+  }
+  if (max_request_blocks == 0) return absl::InvalidArgumentError("max_request_blocks must be > 0");
+  if (decision_log_size == 0) return absl::InvalidArgumentError("decision_log_size must be > 0");
+  return ExperimentSpec::Parse(experiment).status();
+}
+
+absl::StatusOr<std::unique_ptr<RouterCore>> RouterCore::Create(const RouterOptions& options,
+                                                               CostModel model,
+                                                               common::Clock* clock) {
+  STRATA_RETURN_IF_ERROR(options.Validate());
+  STRATA_RETURN_IF_ERROR(model.params().Validate());
+  std::unique_ptr<RouterCore> core(new RouterCore(options, std::move(model), clock));
+  for (std::string_view name : PolicyNames()) {
+    STRATA_ASSIGN_OR_RETURN(auto p, MakePolicy(name, &core->model_, options.seed));
+    core->override_policies_.push_back(std::move(p));
+  }
+  STRATA_ASSIGN_OR_RETURN(auto experiment, core->MakeExperiment(options.experiment));
+  absl::MutexLock lock(&core->experiment_mu_);
+  core->experiment_ = std::move(experiment);
+  return core;
+}
+
+RouterCore::RouterCore(const RouterOptions& options, CostModel model, common::Clock* clock)
+    : options_(options),
+      model_(std::move(model)),
+      clock_(clock),
+      index_(options.index),
+      ingest_(&index_),
+      membership_(options.membership, clock),
+      log_(options.decision_log_size),
+      // Ids start from the clock so a restarted router does not reissue ids an old outcome report
+      // could match.
+      next_decision_id_(static_cast<uint64_t>(absl::ToUnixMicros(clock->Now())) << 8 | 1) {}
+
+absl::StatusOr<std::shared_ptr<RouterCore::Experiment>> RouterCore::MakeExperiment(
+    const std::string& spec) const {
+  auto e = std::make_shared<Experiment>();
+  STRATA_ASSIGN_OR_RETURN(e->spec, ExperimentSpec::Parse(spec));
+  for (const ExperimentArm& arm : e->spec.arms) {
+    STRATA_ASSIGN_OR_RETURN(auto p, MakePolicy(arm.policy, &model_, options_.seed));
+    e->policies.push_back(std::move(p));
+  }
+  e->stats = std::make_unique<ExperimentStats>(e->spec);
+  return e;
+}
+
+std::shared_ptr<RouterCore::Experiment> RouterCore::CurrentExperiment() const {
+  absl::MutexLock lock(&experiment_mu_);
+  return experiment_;
+}
+
+absl::Status RouterCore::SetExperiment(const std::string& spec) {
+  STRATA_ASSIGN_OR_RETURN(auto e, MakeExperiment(spec));
+  absl::MutexLock lock(&experiment_mu_);
+  experiment_ = std::move(e);
+  return absl::OkStatus();
+}
+
+ExperimentReportData RouterCore::ExperimentReport() const {
+  return CurrentExperiment()->stats->Report();
+}
+
+absl::StatusOr<RouteDecision> RouterCore::Route(const RouteQuery& q) {
+  if (q.keys.empty()) return absl::InvalidArgumentError("route request has no blocks");
+  if (q.keys.size() > options_.max_request_blocks) {
+    return absl::InvalidArgumentError(absl::StrCat("route request has ", q.keys.size(),
+                                                   " blocks; at most ", options_.max_request_blocks,
+                                                   " allowed"));
+  }
+  std::shared_ptr<Experiment> experiment = CurrentExperiment();
+  Policy* policy = nullptr;
+  size_t arm = 0;
+  bool is_arm = false;
+  if (!q.policy.empty()) {
+    for (size_t i = 0; i < experiment->spec.arms.size(); ++i) {
+      if (experiment->spec.arms[i].policy == q.policy) {
+        policy = experiment->policies[i].get();
+        arm = i;
+        is_arm = true;
+      }
+    }
+    if (policy == nullptr) {
+      for (auto& p : override_policies_) {
+        if (p->name() == q.policy) policy = p.get();
+      }
+    }
+    if (policy == nullptr) {
+      std::string known;
+      for (std::string_view n : PolicyNames())
+        known += (known.empty() ? "" : ", ") + std::string(n);
+      return absl::InvalidArgumentError(
+          absl::StrCat("unknown policy '", q.policy, "'; known: ", known));
+    }
+  } else {
+    arm = experiment->spec.Assign(q.split_key.empty() ? q.request_hash
+                                                      : common::Checksum(q.split_key));
+    policy = experiment->policies[arm].get();
+    is_arm = true;
+  }
+
+  RouteDecision d;
+  d.view = membership_.View();
+  const MemberView& view = *d.view;
+  if (view.members.empty()) return absl::UnavailableError("no live node is registered");
+
+  thread_local std::vector<NodeMatch> matches;
+  thread_local std::vector<NodeMatch> holders;
+  thread_local std::vector<Candidate> candidates;
+  index_.Match(q.keys, &matches);
+  holders.clear();
+  candidates.clear();
+  // Matches by member index; members without a match get an empty one.
+  thread_local std::vector<NodeMatch> match_of_member;
+  match_of_member.assign(view.members.size(), NodeMatch{});
+  for (const NodeMatch& m : matches) {
+    const Member* member = view.Find(m.node);
+    if (member == nullptr) continue;  // left between its last event and now
+    holders.push_back(m);
+    match_of_member[member - view.members.data()] = m;
+  }
+  for (size_t i = 0; i < view.members.size(); ++i) {
+    const Member& m = view.members[i];
+    NodeLoad load = membership_.EffectiveLoad(m);
+    if (load.draining) continue;
+    NodeMatch match = match_of_member[i];
+    match.node = m.slot;
+    candidates.push_back(Candidate{m.slot, m.node_id, load, match});
+  }
+  if (candidates.empty()) {
+    return absl::UnavailableError(
+        absl::StrCat("all ", view.members.size(), " registered nodes are draining"));
+  }
+
+  RouteContext ctx;
+  ctx.keys = q.keys;
+  ctx.block_tokens = q.block_tokens != 0 ? q.block_tokens : model_.params().block_tokens;
+  ctx.prompt_tokens = q.prompt_tokens != 0
+                          ? q.prompt_tokens
+                          : static_cast<uint32_t>(q.keys.size()) * ctx.block_tokens;
+  ctx.request_hash = q.request_hash;
+  ctx.candidates = candidates;
+  // Longest match first: the cost model looks for peers longer than a candidate's own match and
+  // can stop at the first that is not.
+  std::sort(holders.begin(), holders.end(), [](const NodeMatch& a, const NodeMatch& b) {
+    return a.matched != b.matched ? a.matched > b.matched : a.node < b.node;
+  });
+  ctx.holders = holders;
+  ctx.holders_longest_first = true;
+
+  const Choice choice = policy->Select(ctx);
+  const Candidate& chosen = candidates[choice.index];
+  d.chosen = view.Find(chosen.node);
+  d.match = chosen.match;
+  d.cost = model_.Predict(CostInputOf(ctx, chosen));
+  d.total_blocks = static_cast<uint32_t>(q.keys.size());
+  d.block_tokens = ctx.block_tokens;
+  d.policy = std::string(policy->name());
+
+  // Peers: nodes (draining ones too) holding blocks beyond the chosen node's match.
+  for (const NodeMatch& h : holders) {
+    if (h.node == chosen.node || h.matched <= chosen.match.matched) continue;
+    d.peers.push_back(PeerChoice{view.Find(h.node), chosen.match.matched,
+                                 h.matched - chosen.match.matched, h.slowest});
+  }
+  std::sort(d.peers.begin(), d.peers.end(), [](const PeerChoice& a, const PeerChoice& b) {
+    return a.blocks != b.blocks ? a.blocks > b.blocks : a.member->node_id < b.member->node_id;
+  });
+  if (d.peers.size() > 3) d.peers.resize(3);
+
+  // Shadow: what every arm would have chosen, at no cost to the live decision.
+  for (size_t i = 0; i < experiment->spec.arms.size(); ++i) {
+    const Policy* p = experiment->policies[i].get();
+    const Candidate& c = candidates[p == policy ? choice.index : p->Select(ctx).index];
+    ShadowEntry s;
+    s.policy = experiment->spec.arms[i].policy;
+    s.member = view.Find(c.node);
+    s.matched_blocks = c.match.matched;
+    s.predicted_ttft_ms = model_.Predict(CostInputOf(ctx, c)).total_ms;
+    experiment->stats->RecordShadow(
+        i, ShadowResult{s.matched_blocks, s.predicted_ttft_ms, c.node == chosen.node});
+    if (observer_ != nullptr) observer_->OnShadow(s.policy, s.matched_blocks, s.predicted_ttft_ms);
+    d.shadow.push_back(std::move(s));
+  }
+
+  // Bookkeeping, now that the choice is made.
+  policy->Commit(ctx, choice);
+  const uint64_t served_blocks = d.cost.cached_blocks + d.cost.peer_blocks;
+  const uint64_t served_tokens = served_blocks * ctx.block_tokens;
+  membership_.AddPending(chosen.node, 1,
+                         ctx.prompt_tokens > served_tokens ? ctx.prompt_tokens - served_tokens : 0);
+  if (is_arm) {
+    LiveDecision live;
+    live.matched_per_tier = d.match.per_tier;
+    live.requested_blocks = d.total_blocks;
+    live.predicted_ttft_ms = d.cost.total_ms;
+    experiment->stats->RecordLive(arm, live);
+  }
+  d.decision_id = next_decision_id_.fetch_add(1, std::memory_order_relaxed);
+  {
+    absl::MutexLock lock(&log_mu_);
+    LoggedDecision& slot = log_[d.decision_id % log_.size()];
+    slot.id = d.decision_id;
+    slot.experiment = is_arm ? experiment : nullptr;
+    slot.arm = arm;
+    slot.policy = d.policy;
+  }
+  if (observer_ != nullptr) observer_->OnDecision(d);
+  return d;
+}
+
+absl::Status RouterCore::ReportOutcome(uint64_t decision_id, double ttft_ms, uint32_t prompt_tokens,
+                                       uint32_t cached_tokens) {
+  if (!(ttft_ms >= 0)) return absl::InvalidArgumentError("ttft_ms must be >= 0");
+  if (cached_tokens > prompt_tokens) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("cached_tokens ", cached_tokens, " exceeds prompt_tokens ", prompt_tokens));
+  }
+  LoggedDecision logged;
+  {
+    absl::MutexLock lock(&log_mu_);
+    const LoggedDecision& slot = log_[decision_id % log_.size()];
+    if (slot.id != decision_id || decision_id == 0) {
+      return absl::NotFoundError(
+          absl::StrCat("decision ", decision_id, " is unknown or too old to report on"));
+    }
+    logged = slot;
+  }
+  if (logged.experiment != nullptr) logged.experiment->stats->RecordOutcome(logged.arm, ttft_ms);
+  if (observer_ != nullptr) {
+    observer_->OnOutcome(logged.policy, ttft_ms, prompt_tokens, cached_tokens);
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<RegisterResult> RouterCore::RegisterNode(const std::string& node_id,
+                                                        const std::string& endpoint, uint64_t epoch,
+                                                        const NodeLoad& load, NodeSource source) {
+  absl::MutexLock lock(&admin_mu_);
+  STRATA_ASSIGN_OR_RETURN(RegisterResult r,
+                          membership_.Register(node_id, endpoint, epoch, load, source));
+  // Whatever the router held for the node is replaced by the snapshot it sends next.
+  ingest_.ResetNode(r.slot, epoch);
+  return r;
+}
+
+absl::Status RouterCore::Heartbeat(const std::string& node_id, uint64_t epoch,
+                                   const NodeLoad& load) {
+  return membership_.Heartbeat(node_id, epoch, load);
+}
+
+std::vector<std::string> RouterCore::ExpireNodes() {
+  absl::MutexLock lock(&admin_mu_);
+  std::shared_ptr<const MemberView> before = membership_.View();
+  std::vector<std::string> ids;
+  for (NodeSlot slot : membership_.Expire()) {
+    ingest_.ForgetNode(slot);
+    if (const Member* m = before->Find(slot)) ids.push_back(m->node_id);
+  }
+  return ids;
+}
+
+}  // namespace strata::router

@@ -138,35 +138,6 @@ TEST(CacheNodeProcessTest, PutGetIsByteExactThroughEveryTier) {
 }
 
 // Fetches http://127.0.0.1:port/path with a plain HTTP/1.0 GET; the body, or an error.
-absl::StatusOr<std::string> HttpGet(int port, const std::string& path) {
-  const int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) return absl::InternalError("socket");
-  timeval timeout{10, 0};  // a bound, not a synchronization: the server answers at once
-  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof(timeout));
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_port = htons(static_cast<uint16_t>(port));
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
-    close(fd);
-    return absl::UnavailableError("connect");
-  }
-  const std::string request = "GET " + path + " HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n";
-  if (write(fd, request.data(), request.size()) != static_cast<ssize_t>(request.size())) {
-    close(fd);
-    return absl::InternalError("write");
-  }
-  std::string response;
-  char buf[65536];
-  for (ssize_t n; (n = read(fd, buf, sizeof(buf))) > 0;) response.append(buf, n);
-  close(fd);
-  const size_t body = response.find("\r\n\r\n");
-  if (response.rfind("HTTP/1.", 0) != 0 || body == std::string::npos) {
-    return absl::InternalError("not an HTTP response: " + response.substr(0, 80));
-  }
-  return response.substr(body + 4);
-}
-
 TEST(CacheNodeProcessTest, MetricsEndpointServesTierFiguresInPrometheusFormat) {
   TempDir dir;
   NodeProcess node;

@@ -1,10 +1,13 @@
 #include "tests/node_process.h"
 
 #include <fcntl.h>
+#include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
 #include <sys/syscall.h>
+#include <sys/time.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -22,7 +25,8 @@
 namespace strata::tests {
 namespace {
 
-constexpr std::string_view kServingPrefix = "strata-cachenode serving on ";
+// Every Strata server prints "PROGRAM serving on HOST:PORT[ details]" on stdout once it serves.
+constexpr std::string_view kServingMarker = " serving on ";
 
 std::string ErrnoText() { return std::strerror(errno); }
 
@@ -116,6 +120,7 @@ std::string LastLine(const std::string& text) {
 
 std::string CacheNodeBinary() { return STRATA_CACHENODE_BIN; }
 std::string CliBinary() { return STRATA_CLI_BIN; }
+std::string RouterBinary() { return STRATA_ROUTER_BIN; }
 
 std::vector<std::string> Lines(const std::string& text) {
   std::vector<std::string> lines;
@@ -268,7 +273,7 @@ absl::StatusOr<std::string> NodeProcess::Start(const std::vector<std::string>& f
     if (r == 0) {
       Kill().IgnoreError();
       return absl::DeadlineExceededError(absl::StrCat(
-          "strata-cachenode did not print its serving line within ",
+          binary_.substr(binary_.rfind('/') + 1), " did not print its serving line within ",
           absl::FormatDuration(startup_timeout), "; stderr: ", LastLine(stderr_text())));
     }
     const ssize_t n = read(stdout_fd_, buffer, sizeof(buffer));
@@ -279,8 +284,10 @@ absl::StatusOr<std::string> NodeProcess::Start(const std::vector<std::string>& f
     while ((newline = pending.find('\n')) != std::string::npos) {
       const std::string line = pending.substr(0, newline);
       pending.erase(0, newline + 1);
-      if (line.rfind(kServingPrefix, 0) == 0) {
-        address_ = line.substr(kServingPrefix.size());
+      const size_t marker = line.find(kServingMarker);
+      if (marker != std::string::npos && line.rfind("strata", 0) == 0) {
+        address_ = line.substr(marker + kServingMarker.size());
+        address_ = address_.substr(0, address_.find(' '));
         const int fd = stdout_fd_;
         drain_ = std::thread([fd] {
           char sink[4096];
@@ -296,7 +303,8 @@ absl::StatusOr<std::string> NodeProcess::Start(const std::vector<std::string>& f
   }
   absl::StatusOr<int> code = SignalAndWait(0, absl::Seconds(30));
   if (!code.ok()) return code.status();
-  return absl::FailedPreconditionError(absl::StrCat("strata-cachenode exited with code ", *code,
+  return absl::FailedPreconditionError(absl::StrCat(binary_.substr(binary_.rfind('/') + 1),
+                                                    " exited with code ", *code,
                                                     " before serving: ", LastLine(stderr_text())));
 }
 
@@ -323,6 +331,35 @@ void NodeProcess::StopDrain() {
     close(stdout_fd_);
     stdout_fd_ = -1;
   }
+}
+
+absl::StatusOr<std::string> HttpGet(int port, const std::string& path) {
+  const int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return absl::InternalError("socket");
+  timeval timeout{10, 0};  // a bound, not a synchronization: the server answers at once
+  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof(timeout));
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(static_cast<uint16_t>(port));
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
+    close(fd);
+    return absl::UnavailableError("connect");
+  }
+  const std::string request = "GET " + path + " HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n";
+  if (write(fd, request.data(), request.size()) != static_cast<ssize_t>(request.size())) {
+    close(fd);
+    return absl::InternalError("write");
+  }
+  std::string response;
+  char buf[65536];
+  for (ssize_t n; (n = read(fd, buf, sizeof(buf))) > 0;) response.append(buf, n);
+  close(fd);
+  const size_t body = response.find("\r\n\r\n");
+  if (response.rfind("HTTP/1.", 0) != 0 || body == std::string::npos) {
+    return absl::InternalError("not an HTTP response: " + response.substr(0, 80));
+  }
+  return response.substr(body + 4);
 }
 
 }  // namespace strata::tests

@@ -1,8 +1,9 @@
 // Process-level support: runs the real strata-cachenode and strata binaries (tests, and
 // strata-bench's resident-memory case, which measures a real node process).
 //
-// NodeProcess starts a node with given flags (fork/exec), reads its stdout until the node prints
-// "strata-cachenode serving on HOST:PORT" (blocking reads with a bound, no sleeps) and hands back
+// NodeProcess starts a server (strata-cachenode or strata-router) with given flags (fork/exec),
+// reads its stdout until it prints "PROGRAM serving on HOST:PORT" (blocking reads with a bound, no
+// sleeps) and hands back
 // the address; the node's stderr goes to a file the test can read. RunProcess runs any binary to
 // completion and captures its exit code, stdout and stderr. Children die with the test (their
 // parent death signal is SIGKILL), so a crashed test leaves no node behind. Not thread-safe; one
@@ -24,6 +25,7 @@ namespace strata::tests {
 // Paths of the binaries under test, fixed at build time by CMake.
 std::string CacheNodeBinary();
 std::string CliBinary();
+std::string RouterBinary();
 
 struct ProcessResult {
   int exit_code = -1;  // the exit status, or 128 + signal number when killed by a signal
@@ -38,6 +40,9 @@ absl::StatusOr<ProcessResult> RunProcess(const std::vector<std::string>& argv,
 
 // Runs the strata CLI with `args` (without the program name).
 absl::StatusOr<ProcessResult> RunCli(const std::vector<std::string>& args);
+
+// GET http://127.0.0.1:PORT/PATH (HTTP/1.0); the response body. Unavailable when nothing listens.
+absl::StatusOr<std::string> HttpGet(int port, const std::string& path);
 
 // Lines of `text` without their newlines; a missing final newline still ends a line.
 std::vector<std::string> Lines(const std::string& text);
@@ -59,7 +64,7 @@ class TempDir {
 
 class NodeProcess {
  public:
-  // Runs `binary` (default: the strata-cachenode of this build).
+  // Runs `binary` (default: the strata-cachenode of this build; RouterBinary() for the router).
   explicit NodeProcess(std::string binary = CacheNodeBinary());
   ~NodeProcess();  // SIGKILLs a node that is still running
   NodeProcess(const NodeProcess&) = delete;

@@ -1,0 +1,466 @@
+#include "cachenode/router_link.h"
+
+#include <unistd.h>
+
+#include <cstring>
+#include <filesystem>
+#include <functional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "cachenode/fake_router.h"
+#include "cachenode/memory_tier.h"
+#include "cachenode/node.h"
+#include "common/checksum.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+
+namespace strata::cachenode {
+namespace {
+
+using strata::v1::BlockEvent;
+using strata::v1::PublishRequest;
+using ::testing::ElementsAre;
+using ::testing::UnorderedElementsAre;
+
+constexpr uint64_t kMiB = 1ull << 20;
+constexpr common::NamespaceId kNs = 42;
+// Generous: these waits end as soon as the condition holds; the bound only stops a broken test.
+constexpr absl::Duration kWait = absl::Seconds(30);
+
+// Every block an event names, in the FakeRouter's spelling ("+dram 3").
+std::vector<std::string> Describe(const BlockEvent& e) { return DescribeBlocks(e); }
+
+// Waits (kWait at most) until the fake router has received what `pred` wants.
+bool WaitFor(FakeRouter& router, const std::function<bool(const Received&)>& pred) {
+  return router.WaitUntil(pred, kWait);
+}
+
+std::function<bool(const Received&)> Snapshots(int n) {
+  return [n](const Received& r) { return r.complete_snapshots() == n; };
+}
+// The stream as "snapshot S chunk/last" and "batch N" lines, for order checks.
+std::vector<std::string> StreamShape(const Received& r) {
+  std::vector<std::string> out;
+  for (const PublishRequest& p : r.published) {
+    if (p.has_batch()) {
+      out.push_back(absl::StrCat("batch ", p.batch().sequence()));
+    } else {
+      out.push_back(absl::StrCat("snapshot ", p.snapshot().sequence(), " chunk ",
+                                 p.snapshot().chunk_index(), p.snapshot().last() ? " last" : ""));
+    }
+  }
+  return out;
+}
+
+// Blocks announced by the complete snapshot that ends at published[last_index].
+std::vector<std::string> SnapshotBlocks(const Received& r, size_t last_index) {
+  std::vector<std::string> out;
+  size_t first = last_index;
+  while (first > 0 && r.published[first].snapshot().chunk_index() != 0) --first;
+  for (size_t i = first; i <= last_index; ++i) {
+    for (const BlockEvent& e : r.published[i].snapshot().blocks()) {
+      EXPECT_EQ(e.kind(), BlockEvent::STORED);
+      EXPECT_EQ(e.namespace_id(), kNs);
+      for (std::string& d : Describe(e)) out.push_back(std::move(d));
+    }
+  }
+  return out;
+}
+
+// Index of the n-th (0-based) complete snapshot's last chunk, or -1.
+int NthSnapshotEnd(const Received& r, int n) {
+  for (size_t i = 0; i < r.published.size(); ++i) {
+    if (r.published[i].has_snapshot() && r.published[i].snapshot().last() && n-- == 0) {
+      return static_cast<int>(i);
+    }
+  }
+  return -1;
+}
+
+class RouterLinkTest : public ::testing::Test {
+ protected:
+  RouterLinkTest() {
+    char tmpl[] = "/tmp/strata-link-test-XXXXXX";
+    dir_ = mkdtemp(tmpl);
+  }
+  ~RouterLinkTest() override { std::filesystem::remove_all(dir_); }
+
+  std::unique_ptr<TieredStore> OpenStore(uint64_t hbm, uint64_t dram, uint64_t ssd) {
+    StoreTiers tiers;
+    if (hbm > 0) {
+      tiers.hbm =
+          std::make_unique<MemoryTier>(MemoryTierOptions{TierKind::kHbm, "hbm(emulated)", true},
+                                       std::move(*CreateHostMemory({hbm, false, false, "hbm"})));
+    }
+    if (dram > 0) {
+      tiers.dram = std::make_unique<MemoryTier>(
+          MemoryTierOptions{}, std::move(*CreateHostMemory({dram, false, false, "dram"})));
+    }
+    if (ssd > 0) {
+      SsdTierOptions o;
+      o.path = dir_ + "/ssd";
+      o.capacity_bytes = ssd;
+      tiers.ssd = std::move(*SsdTier::Open(o));
+    }
+    auto store = TieredStore::Open(TieredStoreOptions{}, std::move(tiers));
+    EXPECT_TRUE(store.ok()) << store.status();
+    return std::move(*store);
+  }
+
+  static void Put(TieredStore& store, int id, bool from_gpu = false) {
+    std::string payload(kMiB, static_cast<char>(id));
+    BlockInfo info{
+        {kNs, {}}, payload.size(), common::Checksum(std::as_bytes(std::span(payload))), 0};
+    info.key.hash.bytes[0] = static_cast<uint8_t>(id);
+    ASSERT_TRUE(store.Put(info, std::as_bytes(std::span(payload)), from_gpu).ok());
+  }
+
+  static RouterLinkOptions Options(const std::string& router) {
+    RouterLinkOptions o;
+    o.router = router;
+    o.node_id = "node-a";
+    o.advertise = "10.0.0.1:7070";
+    o.epoch = 42;
+    o.heartbeat_interval = absl::Milliseconds(20);
+    o.batch_interval = absl::Milliseconds(5);
+    o.retry_initial = absl::Milliseconds(10);
+    o.retry_max = absl::Milliseconds(40);
+    return o;
+  }
+
+  static std::unique_ptr<RouterLink> MakeLink(const RouterLinkOptions& o, TieredStore* store,
+                                              common::Clock* clock = common::Clock::Real()) {
+    auto link = RouterLink::Create(
+        o, store, [] { return 7u; }, clock);
+    EXPECT_TRUE(link.ok()) << link.status();
+    return std::move(*link);
+  }
+
+  std::string dir_;
+};
+
+TEST_F(RouterLinkTest, RegistersThenSendsASnapshotThenBatchesWithConsecutiveSequences) {
+  FakeRouterServer fake;
+  ASSERT_TRUE(fake.ok());
+  auto store = OpenStore(0, 16 * kMiB, 0);
+  Put(*store, 1);
+  Put(*store, 2);
+  auto link = MakeLink(Options(fake.address()), store.get());
+  link->Start();
+  FakeRouter& router = fake.router();
+  ASSERT_TRUE(WaitFor(router, Snapshots(1)));
+  for (int id = 3; id <= 5; ++id) Put(*store, id);
+  ASSERT_TRUE(WaitFor(router, [](const Received& r) { return r.batch_events().size() == 3; }));
+  ASSERT_TRUE(WaitFor(router, [](const Received& r) { return !r.heartbeats.empty(); }));
+  const Received r = router.received();
+
+  ASSERT_EQ(r.registrations.size(), 1u);
+  EXPECT_EQ(r.registrations[0].node_id(), "node-a");
+  EXPECT_EQ(r.registrations[0].endpoint(), "10.0.0.1:7070");
+  EXPECT_EQ(r.registrations[0].epoch(), 42u);
+  EXPECT_EQ(r.heartbeats[0].epoch(), 42u);
+  // The stream opens with the snapshot (sequence 0: nothing sent before it), then batches 1, 2...
+  ASSERT_TRUE(r.published[0].has_snapshot());
+  EXPECT_EQ(r.published[0].snapshot().sequence(), 0u);
+  EXPECT_EQ(r.published[0].snapshot().node_id(), "node-a");
+  EXPECT_EQ(r.published[0].snapshot().epoch(), 42u);
+  EXPECT_THAT(SnapshotBlocks(r, 0), UnorderedElementsAre("+dram 1", "+dram 2"));
+  for (size_t i = 1; i < r.published.size(); ++i) {
+    ASSERT_TRUE(r.published[i].has_batch()) << i;
+    EXPECT_EQ(r.published[i].batch().sequence(), i) << "batches must be consecutive";
+    EXPECT_EQ(r.published[i].batch().epoch(), 42u);
+  }
+  EXPECT_THAT(r.batch_events(), ElementsAre("+dram 3", "+dram 4", "+dram 5"));
+}
+
+TEST_F(RouterLinkTest, SnapshotCoversEventsUpToItsSequenceAndBatchesContinueAfterIt) {
+  FakeRouterServer fake;
+  auto store = OpenStore(0, 16 * kMiB, 0);
+  RouterLinkOptions o = Options(fake.address());
+  o.max_buffered_events = 3;  // the fourth pending event overflows: a snapshot replaces them
+  auto link = MakeLink(o, store.get());
+  EXPECT_TRUE(link->SessionStep());  // registers, opens the stream, sends the snapshot
+  Put(*store, 1);
+  EXPECT_TRUE(link->SessionStep());  // batch 1
+  for (int id = 2; id <= 5; ++id) Put(*store, id);
+  EXPECT_TRUE(link->SessionStep());  // overflowed: snapshot covering batch 1 and blocks 2-5
+  Put(*store, 6);
+  EXPECT_TRUE(link->SessionStep());   // batch 2: only what came after the snapshot
+  EXPECT_FALSE(link->SessionStep());  // nothing left
+  FakeRouter& router = fake.router();
+  ASSERT_TRUE(WaitFor(router, [](const Received& r) { return r.published.size() == 4; }));
+  const Received r = router.received();
+  EXPECT_THAT(StreamShape(r), ElementsAre("snapshot 0 chunk 0 last", "batch 1",
+                                          "snapshot 1 chunk 0 last", "batch 2"));
+  EXPECT_THAT(SnapshotBlocks(r, 2),
+              UnorderedElementsAre("+dram 1", "+dram 2", "+dram 3", "+dram 4", "+dram 5"));
+  EXPECT_THAT(r.batch_events(), ElementsAre("+dram 1", "+dram 6"));
+  EXPECT_EQ(link->Stats().events_dropped, 4u);
+}
+
+TEST_F(RouterLinkTest, SplitsASnapshotIntoChunksOfTheSameSequence) {
+  FakeRouterServer fake;
+  auto store = OpenStore(4 * kMiB, 16 * kMiB, 0);
+  Put(*store, 1, /*from_gpu=*/true);
+  for (int id = 2; id <= 5; ++id) Put(*store, id);
+  RouterLinkOptions o = Options(fake.address());
+  o.snapshot_chunk_hashes = 2;
+  auto link = MakeLink(o, store.get());
+  EXPECT_TRUE(link->SessionStep());
+  FakeRouter& router = fake.router();
+  ASSERT_TRUE(WaitFor(router, Snapshots(1)));
+  const Received r = router.received();
+  EXPECT_THAT(StreamShape(r),
+              ElementsAre("snapshot 0 chunk 0", "snapshot 0 chunk 1", "snapshot 0 chunk 2 last"));
+  for (const PublishRequest& p : r.published) {
+    size_t hashes = 0;
+    for (const BlockEvent& e : p.snapshot().blocks()) hashes += e.chain_hashes().size() / 32;
+    EXPECT_LE(hashes, 2u);
+  }
+  EXPECT_THAT(SnapshotBlocks(r, 2),
+              UnorderedElementsAre("+hbm 1", "+dram 2", "+dram 3", "+dram 4", "+dram 5"));
+}
+
+TEST_F(RouterLinkTest, ResendsASnapshotWhenTheRouterAsksForOne) {
+  FakeRouterServer fake;
+  FakeRouter& router = fake.router();
+  auto store = OpenStore(0, 16 * kMiB, 0);
+  auto link = MakeLink(Options(fake.address()), store.get());
+  link->Start();
+  ASSERT_TRUE(WaitFor(router, Snapshots(1)));
+  router.RequireSnapshotOnNextBatch();
+  Put(*store, 1);
+  ASSERT_TRUE(WaitFor(router, Snapshots(2)));
+  Put(*store, 2);
+  ASSERT_TRUE(WaitFor(router, [](const Received& r) {
+    const int end = NthSnapshotEnd(r, 1);
+    return end >= 0 && static_cast<size_t>(end) + 1 < r.published.size();
+  }));
+  const Received r = router.received();
+  const int end = NthSnapshotEnd(r, 1);
+  const uint64_t s = r.published[end].snapshot().sequence();
+  EXPECT_GE(s, 1u);  // covers the batch the router refused
+  EXPECT_THAT(SnapshotBlocks(r, end), ElementsAre("+dram 1"));
+  ASSERT_TRUE(r.published[end + 1].has_batch());
+  EXPECT_EQ(r.published[end + 1].batch().sequence(), s + 1);
+  EXPECT_THAT(Describe(r.published[end + 1].batch().events(0)), ElementsAre("+dram 2"));
+}
+
+TEST_F(RouterLinkTest, RegistersAgainAndResnapshotsWhenAHeartbeatIsNotFound) {
+  FakeRouterServer fake;
+  FakeRouter& router = fake.router();
+  auto store = OpenStore(0, 16 * kMiB, 0);
+  Put(*store, 1);
+  auto link = MakeLink(Options(fake.address()), store.get());
+  link->Start();
+  ASSERT_TRUE(WaitFor(router, Snapshots(1)));
+  router.Forget();
+  ASSERT_TRUE(WaitFor(router, [](const Received& r) {
+    return r.registrations.size() == 2 && r.complete_snapshots() == 2;
+  }));
+  const Received r = router.received();
+  EXPECT_EQ(r.registrations[1].epoch(), 42u);  // the same life: same epoch
+  EXPECT_THAT(SnapshotBlocks(r, NthSnapshotEnd(r, 1)), ElementsAre("+dram 1"));
+  EXPECT_GE(link->Stats().streams_opened, 2u);
+}
+
+TEST_F(RouterLinkTest, ReconnectsAndResnapshotsAfterTheRouterRestarts) {
+  auto first = std::make_unique<FakeRouterServer>();
+  const int port = first->port();
+  auto store = OpenStore(0, 16 * kMiB, 0);
+  Put(*store, 1);
+  auto link = MakeLink(Options(first->address()), store.get());
+  link->Start();
+  ASSERT_TRUE(WaitFor(first->router(), Snapshots(1)));
+  first.reset();  // the router goes away, stream and all
+  Put(*store, 2);
+  FakeRouterServer second(port);
+  ASSERT_TRUE(second.ok());
+  ASSERT_TRUE(WaitFor(second.router(), Snapshots(1)));
+  const Received r = second.router().received();
+  ASSERT_EQ(r.registrations.size(), 1u);
+  EXPECT_EQ(r.registrations[0].epoch(), 42u);
+  EXPECT_THAT(SnapshotBlocks(r, NthSnapshotEnd(r, 0)), UnorderedElementsAre("+dram 1", "+dram 2"));
+}
+
+TEST_F(RouterLinkTest, BacksOffBetweenRegistrationAttemptsWhileTheRouterIsUnreachable) {
+  int port;
+  {
+    FakeRouterServer reserve;  // a port with nothing listening once this is gone
+    port = reserve.port();
+  }
+  common::ManualClock clock(absl::FromUnixSeconds(1000));
+  auto store = OpenStore(0, 16 * kMiB, 0);
+  auto link = MakeLink(Options(absl::StrCat("127.0.0.1:", port)), store.get(), &clock);
+  EXPECT_FALSE(link->SessionStep());
+  EXPECT_EQ(link->Stats().register_failures, 1u);
+  EXPECT_FALSE(link->SessionStep());  // within the 10 ms backoff: no attempt
+  EXPECT_EQ(link->Stats().register_failures, 1u);
+  clock.Advance(absl::Milliseconds(10));
+  EXPECT_FALSE(link->SessionStep());
+  EXPECT_EQ(link->Stats().register_failures, 2u);
+  clock.Advance(absl::Milliseconds(10));  // the backoff doubled to 20 ms
+  EXPECT_FALSE(link->SessionStep());
+  EXPECT_EQ(link->Stats().register_failures, 2u);
+  clock.Advance(absl::Milliseconds(10));
+  EXPECT_FALSE(link->SessionStep());
+  EXPECT_EQ(link->Stats().register_failures, 3u);
+  EXPECT_FALSE(link->Stats().registered);
+}
+
+TEST_F(RouterLinkTest, BacksOffWhenTheRouterTakesTheRegistrationButRefusesTheStream) {
+  FakeRouterServer fake;
+  fake.router().RefuseStreams();
+  common::ManualClock clock(absl::FromUnixSeconds(1000));
+  auto store = OpenStore(0, 16 * kMiB, 0);
+  auto link = MakeLink(Options(fake.address()), store.get(), &clock);
+  link->SessionStep();                // registers, opens the stream, writes (or fails to)
+  EXPECT_FALSE(link->ReplyStep());    // the router ended the stream
+  EXPECT_FALSE(link->SessionStep());  // tears it down; registering again waits for the backoff
+  EXPECT_EQ(link->Stats().registrations, 1u);
+  EXPECT_FALSE(link->Stats().registered);
+  clock.Advance(absl::Milliseconds(10));
+  link->SessionStep();
+  EXPECT_EQ(link->Stats().registrations, 2u);
+  EXPECT_EQ(fake.router().received().registrations.size(), 2u);
+}
+
+TEST_F(RouterLinkTest, RegistersOnceTheRouterComesUp) {
+  int port;
+  {
+    FakeRouterServer reserve;
+    port = reserve.port();
+  }
+  auto store = OpenStore(0, 16 * kMiB, 0);
+  Put(*store, 1);
+  auto link = MakeLink(Options(absl::StrCat("127.0.0.1:", port)), store.get());
+  EXPECT_FALSE(link->SessionStep());  // nobody there yet
+  link->Start();
+  FakeRouterServer fake(port);
+  ASSERT_TRUE(fake.ok());
+  ASSERT_TRUE(WaitFor(fake.router(), Snapshots(1)));
+  EXPECT_GE(link->Stats().register_failures, 1u);
+  EXPECT_THAT(SnapshotBlocks(fake.router().received(), 0), ElementsAre("+dram 1"));
+}
+
+TEST_F(RouterLinkTest, HeartbeatCarriesRunningRequestsAndFreeHbmBlocks) {
+  FakeRouterServer fake;
+  auto store = OpenStore(8 * kMiB, 16 * kMiB, 0);
+  Put(*store, 1, /*from_gpu=*/true);  // 1 MiB of 8 in HBM: room for 7 more such blocks
+  auto link = MakeLink(Options(fake.address()), store.get());
+  EXPECT_FALSE(link->HeartbeatStep());  // not registered yet: nothing sent
+  EXPECT_TRUE(link->SessionStep());
+  EXPECT_FALSE(link->HeartbeatStep());
+  const Received r = fake.router().received();  // unary: done when HeartbeatStep returns
+  ASSERT_EQ(r.heartbeats.size(), 1u);
+  const strata::v1::HeartbeatRequest& h = r.heartbeats[0];
+  EXPECT_EQ(h.node_id(), "node-a");
+  EXPECT_EQ(h.epoch(), 42u);
+  EXPECT_EQ(h.load().running_requests(), 7u);
+  EXPECT_EQ(h.load().free_hbm_blocks(), 7u);
+  EXPECT_EQ(h.load().queued_requests(), 0u);
+  EXPECT_FALSE(h.load().draining());
+  EXPECT_EQ(link->Stats().heartbeats_sent, 1u);
+}
+
+TEST_F(RouterLinkTest, SendsADrainingHeartbeatOnShutdown) {
+  FakeRouterServer fake;
+  auto store = OpenStore(0, 16 * kMiB, 0);
+  auto link = MakeLink(Options(fake.address()), store.get());
+  link->Start();
+  ASSERT_TRUE(WaitFor(fake.router(), Snapshots(1)));
+  link->Shutdown();  // returns although the stream is open: it is cancelled
+  const Received r = fake.router().received();
+  ASSERT_FALSE(r.heartbeats.empty());
+  EXPECT_TRUE(r.heartbeats.back().load().draining());
+  const size_t heartbeats = r.heartbeats.size();
+  Put(*store, 1);  // events after Stop go nowhere, and nothing is sent any more
+  EXPECT_FALSE(link->SessionStep());
+  EXPECT_FALSE(link->HeartbeatStep());
+  EXPECT_EQ(fake.router().received().heartbeats.size(), heartbeats);
+}
+
+TEST_F(RouterLinkTest, StopsPromptlyWhileTheRouterIsUnreachable) {
+  int port;
+  {
+    FakeRouterServer reserve;
+    port = reserve.port();
+  }
+  auto store = OpenStore(0, 16 * kMiB, 0);
+  auto link = MakeLink(Options(absl::StrCat("127.0.0.1:", port)), store.get());
+  link->Start();
+  link->Shutdown();  // not registered: no draining heartbeat to send, nothing to wait for
+  EXPECT_FALSE(link->Stats().registered);
+}
+
+TEST_F(RouterLinkTest, FirstSnapshotAfterARestartAnnouncesSsdBlocksUnderTheNewEpoch) {
+  FakeRouterServer fake;
+  {
+    auto store = OpenStore(0, 16 * kMiB, 64 * kMiB);
+    for (int id = 1; id <= 3; ++id) Put(*store, id);
+    ASSERT_TRUE(store->Drain().ok());
+  }
+  auto store = OpenStore(0, 16 * kMiB, 64 * kMiB);  // the new process: index rebuilt from SSD
+  RouterLinkOptions o = Options(fake.address());
+  o.epoch = 43;
+  auto link = MakeLink(o, store.get());
+  EXPECT_TRUE(link->SessionStep());
+  ASSERT_TRUE(WaitFor(fake.router(), Snapshots(1)));
+  const Received r = fake.router().received();
+  EXPECT_EQ(r.registrations[0].epoch(), 43u);
+  EXPECT_EQ(r.published[0].snapshot().epoch(), 43u);
+  EXPECT_THAT(SnapshotBlocks(r, 0), UnorderedElementsAre("+ssd 1", "+ssd 2", "+ssd 3"));
+}
+
+TEST_F(RouterLinkTest, NodeWithoutARouterRunsNoLink) {
+  NodeOptions o;
+  o.listen = "127.0.0.1:0";
+  o.data_dir = dir_;
+  o.dram_bytes = 8 * kMiB;
+  auto node = Node::Create(o);
+  ASSERT_TRUE(node.ok()) << node.status();
+  ASSERT_TRUE((*node)->Serve().ok());
+  EXPECT_EQ((*node)->router_link(), nullptr);
+  EXPECT_TRUE((*node)->Shutdown(absl::Seconds(1)).ok());
+}
+
+TEST_F(RouterLinkTest, NodeOnAWildcardAddressNeedsAnAdvertisedEndpoint) {
+  NodeOptions o;
+  o.listen = "0.0.0.0:0";
+  o.data_dir = dir_;
+  o.router = Options("127.0.0.1:1");
+  o.router.advertise.clear();
+  EXPECT_EQ(o.Validate().code(), absl::StatusCode::kInvalidArgument);
+  o.router.advertise = "node-a.example:7070";
+  EXPECT_TRUE(o.Validate().ok());
+}
+
+TEST_F(RouterLinkTest, NodeAdvertisesItsBoundAddressAndDrainsOnShutdown) {
+  FakeRouterServer fake;
+  NodeOptions o;
+  o.listen = "127.0.0.1:0";
+  o.data_dir = dir_;
+  o.dram_bytes = 8 * kMiB;
+  o.router = Options(fake.address());
+  o.router.advertise.clear();
+  auto node = Node::Create(o);
+  ASSERT_TRUE(node.ok()) << node.status();
+  ASSERT_TRUE((*node)->Serve().ok());
+  ASSERT_NE((*node)->router_link(), nullptr);
+  FakeRouter& router = fake.router();
+  ASSERT_TRUE(WaitFor(router, Snapshots(1)));
+  Put(*(*node)->store(), 9);
+  ASSERT_TRUE(WaitFor(router, [](const Received& r) { return !r.batch_events().empty(); }));
+  EXPECT_TRUE((*node)->Shutdown(absl::Seconds(1)).ok());
+  const Received r = router.received();
+  EXPECT_EQ(r.registrations[0].endpoint(), (*node)->address());
+  EXPECT_THAT(r.batch_events(), ElementsAre("+dram 9"));
+  ASSERT_FALSE(r.heartbeats.empty());
+  EXPECT_TRUE(r.heartbeats.back().load().draining());
+}
+
+}  // namespace
+}  // namespace strata::cachenode

@@ -1,0 +1,26 @@
+// StartGrpcServer: the one place Strata's binaries build a gRPC server, so every service gets the
+// same extras: the standard grpc.health.v1 service (SERVING once started), server reflection, and
+// explicit message size limits.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "grpcpp/grpcpp.h"
+
+namespace strata::common {
+
+struct GrpcServer {
+  std::unique_ptr<grpc::Server> server;
+  int port = 0;  // the bound port (useful with ":0")
+};
+
+// Binds `listen` (HOST:PORT, port 0 picks one), registers `services` (not owned; they must outlive
+// the server) and starts serving. Unavailable when the address cannot be bound.
+absl::StatusOr<GrpcServer> StartGrpcServer(const std::string& listen,
+                                           const std::vector<grpc::Service*>& services,
+                                           int max_message_bytes);
+
+}  // namespace strata::common
