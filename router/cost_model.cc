@@ -201,6 +201,12 @@ double CostModel::PrefillMs(uint64_t cached_tokens, uint64_t new_tokens) const {
   return std::min(with_cache, from_scratch);
 }
 
+double CostModel::QueueMs(const NodeLoad& load) const {
+  return params_.per_request_queue_ms *
+             static_cast<double>(uint64_t{load.queued_requests} + load.running_requests) +
+         params_.prefill_a_ms * static_cast<double>(load.prefill_tokens_in_flight);
+}
+
 CostBreakdown CostModel::Predict(const CostInput& in) const {
   const uint64_t block_tokens = in.block_tokens != 0 ? in.block_tokens : params_.block_tokens;
   const double block_bytes = static_cast<double>(block_tokens * params_.kv_bytes_per_token);
@@ -218,10 +224,7 @@ CostBreakdown CostModel::Predict(const CostInput& in) const {
                                           TransferMs(block_bytes, params_.ssd_gbps)};
 
   CostBreakdown out;
-  out.queue_ms =
-      params_.per_request_queue_ms *
-          static_cast<double>(uint64_t{in.load.queued_requests} + in.load.running_requests) +
-      params_.prefill_a_ms * static_cast<double>(in.load.prefill_tokens_in_flight);
+  out.queue_ms = QueueMs(in.load);
   for (Tier t : kAllTiers) {
     const int i = static_cast<int>(t);
     out.load_ms += in.match.per_tier[i] * ms_per_block[i];

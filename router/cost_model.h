@@ -83,13 +83,17 @@ class CostModel {
   static CostModel Default();
 
   // Expected TTFT on in.match's node. The engine computes at least the last prompt token, so at
-  // most prompt_tokens - 1 tokens count as cached. Local matched blocks are always loaded (engines
-  // load the hits they have); a peer fetch is taken only when it lowers the total.
+  // most prompt_tokens - 1 tokens count as cached. Local matched blocks are loaded unless
+  // recomputing everything is faster (a shallow prefix on a slow disk: the hit is then ignored); a
+  // peer fetch is taken only when it lowers the total.
   CostBreakdown Predict(const CostInput& in) const;
   // Prefill time of `new_tokens` after `cached_tokens` (0 when new_tokens is 0). The fitted surface
   // is capped at PrefillMs(0, cached + new): computing the prefix too bounds it from above (see the
   // caveat in the JSON file: the H100 fit extrapolates badly for new >> cached without the cap).
   double PrefillMs(uint64_t cached_tokens, uint64_t new_tokens) const;
+  // The queueing term alone. Predict(in).total_ms is QueueMs(in.load) plus a part that does not
+  // depend on the load, so callers comparing many nodes can reuse that part.
+  double QueueMs(const NodeLoad& load) const;
 
   const CostModelParams& params() const { return params_; }
 

@@ -206,6 +206,22 @@ TEST(CostModelTest, QueueCountsRequestsAheadAndPrefillTokensInFlight) {
   EXPECT_DOUBLE_EQ(b.total_ms, b.queue_ms + b.recompute_ms);
 }
 
+TEST(CostModelTest, TotalIsQueueingPlusALoadIndependentPart) {
+  const CostModel model = CostModel::Default();
+  const std::vector<NodeMatch> holders = {{.node = 7, .matched = 12, .per_tier = {12, 0, 0}}};
+  CostInput in;
+  in.block_tokens = 512;
+  in.total_blocks = 16;
+  in.match = {.node = 1, .matched = 4, .per_tier = {0, 4, 0}, .slowest = Tier::kDram};
+  in.holders = holders;
+  const double idle = model.Predict(in).total_ms;
+  in.load.queued_requests = 3;
+  in.load.running_requests = 2;
+  in.load.prefill_tokens_in_flight = 4096;
+  EXPECT_DOUBLE_EQ(model.Predict(in).total_ms, idle + model.QueueMs(in.load));
+  EXPECT_GT(model.QueueMs(in.load), 0);
+}
+
 TEST(CostModelTest, LoadTimeIsBlockBytesOverTierBandwidth) {
   const CostModel model = CostModel::Default();
   const CostModelParams& p = model.params();

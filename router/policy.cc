@@ -45,31 +45,33 @@ class LocalityPolicy final : public Policy {
   explicit LocalityPolicy(const CostModel* model) : model_(model) {}
   std::string_view name() const override { return kPolicyNames[0]; }
   Choice Select(const RouteContext& ctx) const override {
-    // A prediction depends on the candidate only through its match and load (peers are the
-    // holders longer than its match, never itself), and most nodes of a cluster share those (no
-    // hit, or only the common system prompt; similar load): remember the last few.
+    // A prediction is the candidate's queueing plus a part that depends only on its match (peers
+    // are the holders longer than that match, never the node itself), and most nodes of a
+    // cluster share a match (no hit, or only the common system prompt): remember the last few.
     struct Seen {
       NodeMatch match;
-      NodeLoad load;
       double ms;
     };
     std::array<Seen, 8> seen;
     size_t seen_count = 0;
     const auto predict = [&](const Candidate& c) {
+      double base_ms = -1;
       const size_t n = std::min(seen_count, seen.size());
       for (size_t k = 0; k < n; ++k) {
         const Seen& s = seen[k];
         if (s.match.matched == c.match.matched && s.match.per_tier == c.match.per_tier &&
-            s.match.slowest == c.match.slowest &&
-            s.load.queued_requests == c.load.queued_requests &&
-            s.load.running_requests == c.load.running_requests &&
-            s.load.prefill_tokens_in_flight == c.load.prefill_tokens_in_flight) {
-          return s.ms;
+            s.match.slowest == c.match.slowest) {
+          base_ms = s.ms;
+          break;
         }
       }
-      const double ms = model_->Predict(CostInputOf(ctx, c)).total_ms;
-      seen[seen_count++ % seen.size()] = Seen{c.match, c.load, ms};
-      return ms;
+      if (base_ms < 0) {
+        CostInput in = CostInputOf(ctx, c);
+        in.load = NodeLoad{};
+        base_ms = model_->Predict(in).total_ms;
+        seen[seen_count++ % seen.size()] = Seen{c.match, base_ms};
+      }
+      return base_ms + model_->QueueMs(c.load);
     };
     size_t best = 0;
     double best_ms = predict(ctx.candidates[0]);
