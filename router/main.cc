@@ -38,6 +38,9 @@ ABSL_FLAG(std::string, node_ttl, "3s",
 ABSL_FLAG(std::vector<std::string>, vllm_events, {},
           "Subscribe to a vLLM engine's KV event stream: tcp://HOST:PORT=NODE_ID (repeatable); the "
           "engine's GPU blocks are indexed as NODE_ID's HBM tier (CPU-offloaded ones as DRAM)");
+ABSL_FLAG(uint32_t, vllm_block_size, 0,
+          "Tokens per block of that namespace; engine events with another block size are skipped "
+          "and counted (their keys would never match a request). 0: accept any");
 ABSL_FLAG(std::string, vllm_namespace, "default",
           "Namespace the vLLM engines' token ids are hashed under (must match the frontends')");
 
@@ -86,7 +89,8 @@ int Run() {
     return 2;
   }
   auto vllm_specs =
-      ParseVllmSourceSpecs(absl::GetFlag(FLAGS_vllm_events), absl::GetFlag(FLAGS_vllm_namespace));
+      ParseVllmSourceSpecs(absl::GetFlag(FLAGS_vllm_events), absl::GetFlag(FLAGS_vllm_namespace),
+                           absl::GetFlag(FLAGS_vllm_block_size));
   if (!vllm_specs.ok()) {
     std::cerr << "strata-router: --vllm-events: " << vllm_specs.status().message() << "\n";
     return 2;
@@ -186,8 +190,8 @@ int main(int argc, char** argv) {
       "SIGTERM or SIGINT drains (health NOT_SERVING, in-flight calls finish) and exits 0. Exit 2:\n"
       "bad flags or a startup failure (one line on stderr). A restarted router rebuilds its index\n"
       "from the snapshots nodes send when they re-register.";
-  spec.flags = {"listen",     "metrics_listen", "policy",      "experiment",
-                "cost_model", "node_ttl",       "vllm_events", "vllm_namespace"};
+  spec.flags = {"listen",   "metrics_listen", "policy",         "experiment",     "cost_model",
+                "node_ttl", "vllm_events",    "vllm_namespace", "vllm_block_size"};
   spec.repeatable = {"vllm_events"};
   const std::vector<std::string> rest = strata::common::ParseCommandLineOrExit(spec, argc, argv);
   if (!rest.empty()) {

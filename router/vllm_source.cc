@@ -10,7 +10,8 @@
 namespace strata::router {
 
 absl::StatusOr<std::vector<VllmSourceSpec>> ParseVllmSourceSpecs(
-    const std::vector<std::string>& entries, const std::string& namespace_name) {
+    const std::vector<std::string>& entries, const std::string& namespace_name,
+    uint32_t block_size) {
   std::vector<VllmSourceSpec> specs;
   std::set<std::string> ids;
   for (const std::string& entry : entries) {
@@ -20,7 +21,7 @@ absl::StatusOr<std::vector<VllmSourceSpec>> ParseVllmSourceSpecs(
       return absl::InvalidArgumentError(
           absl::StrCat("'", entry, "': expected tcp://HOST:PORT=NODE_ID"));
     }
-    VllmSourceSpec spec{entry.substr(0, eq), entry.substr(eq + 1), namespace_name};
+    VllmSourceSpec spec{entry.substr(0, eq), entry.substr(eq + 1), namespace_name, block_size};
     if (spec.endpoint.rfind("tcp://", 0) != 0 || spec.endpoint.size() <= 6 ||
         spec.endpoint.find(':', 6) == std::string::npos) {
       return absl::InvalidArgumentError(
@@ -84,6 +85,7 @@ absl::StatusOr<std::unique_ptr<VllmSource>> VllmSource::Start(const VllmSourceSp
   options.endpoint = spec.endpoint;
   options.node_id = spec.node_id;
   options.namespace_name = spec.namespace_name;
+  options.block_size = spec.block_size;
   impl->subscriber = std::make_unique<VllmSubscriber>(options);
   Impl* raw = impl.get();
   if (absl::Status s =
@@ -118,6 +120,16 @@ void VllmSource::AppendCounters(std::vector<ExtraCounter>* out) const {
       s.mapper.blocks_stored);
   add("strata_router_vllm_blocks_removed_total", "vLLM removed blocks applied.",
       s.mapper.blocks_removed);
+  for (const auto& [reason, v] :
+       {std::pair<const char*, uint64_t>{"block_size", s.mapper.block_size_mismatches},
+        {"malformed", s.mapper.malformed_blocks}}) {
+    std::vector<std::pair<std::string, std::string>> l = labels;
+    l.push_back({"reason", reason});
+    out->push_back(ExtraCounter{"strata_router_vllm_skipped_blocks_total",
+                                "vLLM stored blocks skipped: another block size, or token ids "
+                                "that do not fill the blocks.",
+                                std::move(l), static_cast<double>(v)});
+  }
   add("strata_router_vllm_unresolved_blocks_total",
       "vLLM stored blocks skipped because their parent was unknown.",
       s.mapper.unresolved_parent_blocks);

@@ -21,12 +21,16 @@ struct VllmSourceSpec {
   std::string endpoint;  // "tcp://HOST:PORT"
   std::string node_id;
   std::string namespace_name;  // the token ids are hashed under this namespace
+  // The namespace's tokens per block; an engine event with another block_size is skipped (and
+  // counted), since its keys would never match a request. 0: accept any.
+  uint32_t block_size = 0;
 };
 
 // Parses "tcp://HOST:PORT=NODE_ID" entries. InvalidArgument naming the bad entry (missing '=',
 // empty id, not tcp://, duplicate node id).
 absl::StatusOr<std::vector<VllmSourceSpec>> ParseVllmSourceSpecs(
-    const std::vector<std::string>& entries, const std::string& namespace_name);
+    const std::vector<std::string>& entries, const std::string& namespace_name,
+    uint32_t block_size = 0);
 
 class VllmSource {
  public:

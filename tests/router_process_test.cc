@@ -371,7 +371,8 @@ TEST_F(RouterCluster, MalformedRequestsGetClearErrorsAndLeaveOtherNodesAlone) {
 TEST_F(RouterCluster, VllmKvEventsAreIndexedAsTheEnginesHbm) {
   const int port = FreePort();
   const std::string endpoint = absl::StrCat("tcp://127.0.0.1:", port);
-  StartRouter({"--vllm-events", endpoint + "=engine-0", "--vllm-namespace", "default"});
+  StartRouter({"--vllm-events", endpoint + "=engine-0", "--vllm-namespace", "default",
+               "--vllm-block-size", "16"});
   auto published = RunProcess({"/usr/bin/python3",
                                STRATA_VLLM_PUBLISHER,
                                "--bind",
