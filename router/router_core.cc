@@ -189,7 +189,9 @@ absl::StatusOr<RouteDecision> RouterCore::Route(const RouteQuery& q) {
     s.policy = experiment->spec.arms[i].policy;
     s.member = view.Find(c.node);
     s.matched_blocks = c.match.matched;
-    s.predicted_ttft_ms = model_.Predict(CostInputOf(ctx, c)).total_ms;
+    // The live choice was predicted above; only other nodes need the model again.
+    s.predicted_ttft_ms =
+        c.node == chosen.node ? d.cost.total_ms : model_.Predict(CostInputOf(ctx, c)).total_ms;
     experiment->stats->RecordShadow(
         i, ShadowResult{s.matched_blocks, s.predicted_ttft_ms, c.node == chosen.node});
     if (observer_ != nullptr) observer_->OnShadow(s.policy, s.matched_blocks, s.predicted_ttft_ms);
