@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <limits>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
@@ -54,10 +55,11 @@ class CacheNodeService::RpcTimer {
 };
 
 CacheNodeService::CacheNodeService(TieredStore* store, NamespaceRegistry* namespaces,
-                                   const CacheNodeServiceOptions& options, RpcObserver* observer,
-                                   common::Clock* clock)
+                                   EngineLoadTable* engines, const CacheNodeServiceOptions& options,
+                                   RpcObserver* observer, common::Clock* clock)
     : store_(store),
       namespaces_(namespaces),
+      engines_(engines),
       options_(options),
       observer_(observer),
       clock_(clock) {}
@@ -314,6 +316,23 @@ grpc::Status CacheNodeService::ListNamespaces(grpc::ServerContext*,
     ns->set_name(name);
     ns->set_namespace_id(id);
   }
+  return timer.Done(grpc::Status::OK);
+}
+
+grpc::Status CacheNodeService::ReportEngineLoad(grpc::ServerContext*,
+                                                const strata::v1::ReportEngineLoadRequest* req,
+                                                strata::v1::ReportEngineLoadResponse* resp) {
+  RpcTimer timer(this, "ReportEngineLoad");
+  LoadFigures load;
+  load.queued_requests = req->queued_requests();
+  load.running_requests = req->running_requests();
+  load.prefill_tokens_in_flight = req->prefill_tokens_in_flight();
+  load.free_hbm_blocks = req->free_hbm_blocks();
+  if (absl::Status s = engines_->Report(req->engine_id(), load); !s.ok()) {
+    return timer.Done(ToGrpcStatus(s));
+  }
+  resp->set_ttl_ms(static_cast<uint32_t>(std::min<int64_t>(
+      absl::ToInt64Milliseconds(engines_->options().ttl), std::numeric_limits<uint32_t>::max())));
   return timer.Done(grpc::Status::OK);
 }
 

@@ -6,6 +6,7 @@
 // Payload bytes are copied, never parsed or re-encoded: chunks go straight between the wire and the
 // tiers. Put commits a block only once all its bytes have arrived and the checksum matches; an
 // invalid block ends the stream with its status, and the blocks committed before it stay.
+// ReportEngineLoad only records an engine's load in the node's EngineLoadTable.
 //
 // Handlers run on gRPC's sync-server threads and are thread-safe; deadlines and cancellation are
 // checked between blocks and chunks.
@@ -20,6 +21,7 @@
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "cachenode/engine_load.h"
 #include "cachenode/namespace_registry.h"
 #include "cachenode/tiered_store.h"
 #include "common/clock.h"
@@ -52,8 +54,9 @@ strata::v1::Tier ToProtoTier(TierKind kind);
 
 class CacheNodeService final : public strata::v1::CacheNode::Service {
  public:
-  // Does not take ownership; store and namespaces must outlive the service. observer may be null.
-  CacheNodeService(TieredStore* store, NamespaceRegistry* namespaces,
+  // Does not take ownership; store, namespaces and engines (where ReportEngineLoad lands) must
+  // outlive the service. observer may be null.
+  CacheNodeService(TieredStore* store, NamespaceRegistry* namespaces, EngineLoadTable* engines,
                    const CacheNodeServiceOptions& options, RpcObserver* observer = nullptr,
                    common::Clock* clock = common::Clock::Real());
 
@@ -73,6 +76,9 @@ class CacheNodeService final : public strata::v1::CacheNode::Service {
   grpc::Status ListNamespaces(grpc::ServerContext* context,
                               const strata::v1::ListNamespacesRequest* request,
                               strata::v1::ListNamespacesResponse* response) override;
+  grpc::Status ReportEngineLoad(grpc::ServerContext* context,
+                                const strata::v1::ReportEngineLoadRequest* request,
+                                strata::v1::ReportEngineLoadResponse* response) override;
 
   // Waits until no RPC is running or `timeout` passes; true when idle. Used on shutdown, so that a
   // drain waits for in-flight RPCs only and not for idle client connections to go away.
@@ -93,6 +99,7 @@ class CacheNodeService final : public strata::v1::CacheNode::Service {
 
   TieredStore* const store_;
   NamespaceRegistry* const namespaces_;
+  EngineLoadTable* const engines_;
   const CacheNodeServiceOptions options_;
   RpcObserver* const observer_;
   common::Clock* const clock_;

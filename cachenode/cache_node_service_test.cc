@@ -44,7 +44,11 @@ class CacheNodeServiceTest : public ::testing::Test {
     store_ = std::move(*TieredStore::Open(so, std::move(tiers)));
     namespaces_ = std::move(*NamespaceRegistry::Open("", {"test-ns"}));
     ns_ = common::NamespaceIdOf("test-ns");
-    service_ = std::make_unique<CacheNodeService>(store_.get(), namespaces_.get(),
+    EngineLoadOptions eo;
+    eo.ttl = absl::Seconds(3);
+    eo.max_engines = 2;
+    engines_ = std::make_unique<EngineLoadTable>(eo, &clock_);
+    service_ = std::make_unique<CacheNodeService>(store_.get(), namespaces_.get(), engines_.get(),
                                                   CacheNodeServiceOptions{});
     auto server = StartNodeServer("127.0.0.1:0", service_.get());
     ASSERT_TRUE(server.ok()) << server.status();
@@ -124,6 +128,8 @@ class CacheNodeServiceTest : public ::testing::Test {
 
   std::unique_ptr<TieredStore> store_;
   std::unique_ptr<NamespaceRegistry> namespaces_;
+  common::ManualClock clock_;
+  std::unique_ptr<EngineLoadTable> engines_;
   common::NamespaceId ns_ = 0;
   std::unique_ptr<CacheNodeService> service_;
   NodeServer server_;
@@ -293,6 +299,37 @@ TEST_F(CacheNodeServiceTest, StatsReportTiersAndRegisteredNamespaces) {
   reg.set_name("bad name");
   EXPECT_EQ(stub_->RegisterNamespace(&bctx, reg, &rresp).error_code(),
             grpc::StatusCode::INVALID_ARGUMENT);
+}
+
+TEST_F(CacheNodeServiceTest, ReportEngineLoadRecordsEachEnginesLatestReport) {
+  auto report = [&](const std::string& id, uint32_t queued,
+                    strata::v1::ReportEngineLoadResponse* resp) {
+    strata::v1::ReportEngineLoadRequest req;
+    req.set_engine_id(id);
+    req.set_queued_requests(queued);
+    req.set_running_requests(2);
+    req.set_prefill_tokens_in_flight(1000);
+    req.set_free_hbm_blocks(50);
+    grpc::ClientContext ctx;
+    return stub_->ReportEngineLoad(&ctx, req, resp).error_code();
+  };
+  strata::v1::ReportEngineLoadResponse resp;
+  ASSERT_EQ(report("vllm-0", 4, &resp), grpc::StatusCode::OK);
+  EXPECT_EQ(resp.ttl_ms(), 3000u);  // engines learn how often they must report
+  ASSERT_EQ(report("vllm-1", 1, &resp), grpc::StatusCode::OK);
+  ASSERT_EQ(report("vllm-0", 6, &resp), grpc::StatusCode::OK);
+  EngineLoadSum sum = engines_->Sum();
+  EXPECT_EQ(sum.engines, 2u);
+  EXPECT_EQ(sum.total.queued_requests, 7u);
+  EXPECT_EQ(sum.total.running_requests, 4u);
+  EXPECT_EQ(sum.total.prefill_tokens_in_flight, 2000u);
+  EXPECT_EQ(sum.total.free_hbm_blocks, 100u);
+
+  EXPECT_EQ(report("", 1, &resp), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(report("vllm-2", 1, &resp), grpc::StatusCode::RESOURCE_EXHAUSTED);  // at most 2
+  clock_.Advance(absl::Seconds(4));  // both went quiet: a new engine takes a slot
+  EXPECT_EQ(report("vllm-2", 1, &resp), grpc::StatusCode::OK);
+  EXPECT_EQ(engines_->Sum().engines, 1u);
 }
 
 }  // namespace

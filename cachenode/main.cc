@@ -41,7 +41,11 @@ ABSL_FLAG(std::string, advertise, "",
           "HOST:PORT the router gives clients for this node; empty: the bound listen address "
           "(required when --listen is a wildcard such as 0.0.0.0)");
 ABSL_FLAG(absl::Duration, heartbeat_interval, absl::Seconds(1),
-          "How often the node heartbeats its load to the router (e.g. 500ms, 1s)");
+          "How often the node heartbeats its load to the router (e.g. 100ms, 500ms, 1s)");
+ABSL_FLAG(absl::Duration, engine_load_ttl, absl::ZeroDuration(),
+          "How long an engine's ReportEngineLoad counts in the node's heartbeats; engines must "
+          "report more often. Shorter drops a dead engine's load sooner, but makes a late report "
+          "vanish from the node's load. 0: three heartbeat intervals");
 
 namespace strata::cachenode {
 namespace {
@@ -88,6 +92,7 @@ absl::StatusOr<NodeOptions> OptionsFromFlags(uint64_t start_ns) {
     o.router.heartbeat_interval = absl::GetFlag(FLAGS_heartbeat_interval);
     o.router.epoch = start_ns;  // a restart gets a larger epoch, so the router drops the old life
   }
+  o.engines.ttl = absl::GetFlag(FLAGS_engine_load_ttl);
   STRATA_RETURN_IF_ERROR(o.Validate());
   return o;
 }
@@ -113,7 +118,7 @@ int Run() {
   const std::string metrics_listen = absl::GetFlag(FLAGS_metrics_listen);
   std::unique_ptr<MetricsExporter> metrics;
   if (!metrics_listen.empty()) {
-    auto m = MetricsExporter::Start(metrics_listen, (*node)->store());
+    auto m = MetricsExporter::Start(metrics_listen, (*node)->store(), (*node)->engine_loads());
     if (!m.ok()) {
       std::cerr << "strata-cachenode: " << m.status().message() << "\n";
       return 2;
@@ -160,11 +165,12 @@ int main(int argc, char** argv) {
       "HOST:PORT' on stdout once serving; logs go to stderr. SIGTERM or SIGINT drains: stops\n"
       "accepting RPCs, persists pending blocks to SSD, exits 0. Exit 2: bad flags or a startup\n"
       "failure (one line on stderr). With --router the node registers with strata-router,\n"
-      "heartbeats its load and streams its tier events; an unreachable router is retried.";
+      "heartbeats its load (plus what engines on the node report through ReportEngineLoad)\n"
+      "and streams its tier events; an unreachable router is retried.";
   spec.flags = {
       "listen",          "data_dir",       "hbm_bytes",  "dram_bytes",         "ssd_bytes",
       "max_block_bytes", "metrics_listen", "namespaces", "promote_after_hits", "ssd_direct_io",
-      "router",          "node_id",        "advertise",  "heartbeat_interval"};
+      "router",          "node_id",        "advertise",  "heartbeat_interval", "engine_load_ttl"};
   const std::vector<std::string> rest = strata::common::ParseCommandLineOrExit(spec, argc, argv);
   if (!rest.empty()) {
     std::cerr << "strata-cachenode: unexpected argument '" << rest[0] << "' (see --help)\n";

@@ -23,7 +23,8 @@ using common::metrics::Family;
 // Reads the store's plain stats struct at scrape time.
 class StoreCollector final : public prometheus::Collectable {
  public:
-  explicit StoreCollector(const TieredStore* store) : store_(store) {}
+  StoreCollector(const TieredStore* store, const EngineLoadTable* engines)
+      : store_(store), engines_(engines) {}
 
   std::vector<prometheus::MetricFamily> Collect() const override {
     using prometheus::MetricType;
@@ -70,12 +71,22 @@ class StoreCollector final : public prometheus::Collectable {
     auto pending = Family("strata_write_behind_pending_blocks",
                           "Blocks not yet copied to the SSD tier.", MetricType::Gauge);
     Add(pending, s.write_behind_pending, {});
-    return {used,    cap,  blocks,   hits,   evictions, failures,
-            written, read, emulated, misses, moved,     pending};
+    std::vector<prometheus::MetricFamily> families = {used,      cap,      blocks,  hits,
+                                                      evictions, failures, written, read,
+                                                      emulated,  misses,   moved,   pending};
+    if (engines_ != nullptr) {
+      auto reporting =
+          Family("strata_engines_reporting",
+                 "Engines whose latest load report is younger than the TTL.", MetricType::Gauge);
+      Add(reporting, engines_->Sum().engines, {});
+      families.push_back(std::move(reporting));
+    }
+    return families;
   }
 
  private:
   const TieredStore* store_;
+  const EngineLoadTable* engines_;
 };
 
 }  // namespace
@@ -92,8 +103,8 @@ struct MetricsExporter::Impl {
 MetricsExporter::MetricsExporter(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 MetricsExporter::~MetricsExporter() = default;
 
-absl::StatusOr<std::unique_ptr<MetricsExporter>> MetricsExporter::Start(const std::string& listen,
-                                                                        const TieredStore* store) {
+absl::StatusOr<std::unique_ptr<MetricsExporter>> MetricsExporter::Start(
+    const std::string& listen, const TieredStore* store, const EngineLoadTable* engines) {
   auto impl = std::make_unique<Impl>();
   try {
     impl->exposer = std::make_unique<prometheus::Exposer>(listen);
@@ -101,7 +112,7 @@ absl::StatusOr<std::unique_ptr<MetricsExporter>> MetricsExporter::Start(const st
     return absl::UnavailableError(
         absl::StrCat("metrics: cannot listen on ", listen, ": ", e.what()));
   }
-  impl->store_collector = std::make_shared<StoreCollector>(store);
+  impl->store_collector = std::make_shared<StoreCollector>(store, engines);
   impl->rpc_duration = &prometheus::BuildHistogram()
                             .Name("strata_rpc_duration_seconds")
                             .Help("Duration of CacheNode RPCs by method and gRPC code.")

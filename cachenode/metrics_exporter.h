@@ -5,7 +5,8 @@
 // Names follow Prometheus conventions: strata_tier_used_bytes{tier},
 // strata_tier_capacity_bytes{tier}, strata_hits_total{tier}, strata_misses_total,
 // strata_evictions_total{tier}, strata_checksum_failures_total{tier},
-// strata_rpc_duration_seconds{method,code} (histogram), and bytes moved between tiers. The tier
+// strata_rpc_duration_seconds{method,code} (histogram), bytes moved between tiers, and
+// strata_engines_reporting (engines whose load report still counts). The tier
 // label is the tier's name, so an emulated HBM tier reads tier="hbm(emulated)". Thread-safe.
 #pragma once
 
@@ -14,16 +15,18 @@
 
 #include "absl/status/statusor.h"
 #include "cachenode/cache_node_service.h"
+#include "cachenode/engine_load.h"
 #include "cachenode/tiered_store.h"
 
 namespace strata::cachenode {
 
 class MetricsExporter final : public RpcObserver {
  public:
-  // Serves /metrics on `listen` ("HOST:PORT"). Unavailable when it cannot bind. The store must
-  // outlive the exporter.
-  static absl::StatusOr<std::unique_ptr<MetricsExporter>> Start(const std::string& listen,
-                                                                const TieredStore* store);
+  // Serves /metrics on `listen` ("HOST:PORT"). Unavailable when it cannot bind. The store and
+  // `engines` (may be null: no engine gauge) must outlive the exporter.
+  static absl::StatusOr<std::unique_ptr<MetricsExporter>> Start(
+      const std::string& listen, const TieredStore* store,
+      const EngineLoadTable* engines = nullptr);
   ~MetricsExporter() override;
 
   void OnRpcDone(std::string_view method, absl::Duration elapsed, int grpc_code) override;

@@ -58,6 +58,13 @@ absl::Status Annotate(const absl::Status& s, std::string_view what) {
   return absl::Status(s.code(), absl::StrCat(common::ToAbsl(what), ": ", s.message()));
 }
 
+// The engine load options with the TTL resolved: 0 means three heartbeat intervals.
+EngineLoadOptions ResolvedEngineLoadOptions(const NodeOptions& o) {
+  EngineLoadOptions e = o.engines;
+  if (e.ttl == absl::ZeroDuration()) e.ttl = 3 * o.router.heartbeat_interval;
+  return e;
+}
+
 // A listen host that names no reachable address: the router cannot hand it to clients.
 bool IsWildcardHost(const std::string& listen) {
   const std::string host = listen.substr(0, listen.rfind(':'));
@@ -85,6 +92,9 @@ absl::Status NodeOptions::Validate() const {
       link.advertise = listen;
     }
     if (absl::Status s = link.Validate(); !s.ok()) return Annotate(s, "router link");
+  }
+  if (absl::Status s = ResolvedEngineLoadOptions(*this).Validate(); !s.ok()) {
+    return Annotate(s, "engine load");
   }
   return store.Validate();
 }
@@ -125,6 +135,7 @@ absl::StatusOr<std::unique_ptr<Node>> Node::Create(const NodeOptions& options) {
   auto namespaces = NamespaceRegistry::Open(ns_file, o.namespaces);
   if (!namespaces.ok()) return Annotate(namespaces.status(), "namespaces");
   node->namespaces_ = std::move(*namespaces);
+  node->engine_loads_ = std::make_unique<EngineLoadTable>(ResolvedEngineLoadOptions(o));
   std::cerr << "strata-cachenode: recovered " << node->store_->Stats().blocks
             << " blocks from the SSD tier\n";
   return node;
@@ -132,8 +143,8 @@ absl::StatusOr<std::unique_ptr<Node>> Node::Create(const NodeOptions& options) {
 
 absl::Status Node::Serve(RpcObserver* observer) {
   if (service_ != nullptr) return absl::FailedPreconditionError("node already serving");
-  service_ = std::make_unique<CacheNodeService>(store_.get(), namespaces_.get(), options_.service,
-                                                observer);
+  service_ = std::make_unique<CacheNodeService>(store_.get(), namespaces_.get(),
+                                                engine_loads_.get(), options_.service, observer);
   STRATA_ASSIGN_OR_RETURN(server_, StartNodeServer(options_.listen, service_.get()));
   TieredStore* store = store_.get();
   write_behind_ = std::make_unique<common::PeriodicLoop>(
@@ -143,9 +154,11 @@ absl::Status Node::Serve(RpcObserver* observer) {
     RouterLinkOptions link = options_.router;
     if (link.advertise.empty()) link.advertise = address();
     CacheNodeService* service = service_.get();
-    STRATA_ASSIGN_OR_RETURN(router_link_, RouterLink::Create(link, store, [service]() -> uint32_t {
-                              return static_cast<uint32_t>(std::max(0, service->InflightRpcs()));
-                            }));
+    auto running_requests = [service]() -> uint32_t {
+      return static_cast<uint32_t>(std::max(0, service->InflightRpcs()));
+    };
+    STRATA_ASSIGN_OR_RETURN(router_link_,
+                            RouterLink::Create(link, store, running_requests, engine_loads_.get()));
     router_link_->Start();
   }
   return absl::OkStatus();

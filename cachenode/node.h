@@ -17,6 +17,7 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "cachenode/cache_node_service.h"
+#include "cachenode/engine_load.h"
 #include "cachenode/namespace_registry.h"
 #include "cachenode/router_link.h"
 #include "cachenode/ssd_tier.h"
@@ -41,6 +42,9 @@ struct NodeOptions {
   // The router link; router empty: off (no events are even recorded). advertise empty: the bound
   // listen address, which must then not be a wildcard. epoch 0: the time Serve() runs.
   RouterLinkOptions router;
+  // Load reports of the engines on this node, added to the router heartbeats. ttl 0: three
+  // router.heartbeat_interval.
+  EngineLoadOptions engines;
 
   // InvalidArgument naming the bad field.
   absl::Status Validate() const;
@@ -66,6 +70,8 @@ class Node {
   int port() const { return server_.port; }
   std::string address() const;  // "HOST:PORT" with the bound port
   TieredStore* store() const { return store_.get(); }
+  // Where the engines' load reports land (from Create on, so metrics can read it before Serve).
+  const EngineLoadTable* engine_loads() const { return engine_loads_.get(); }
   // The router link while serving with a router configured, else null.
   RouterLink* router_link() const { return router_link_.get(); }
   const NodeOptions& options() const { return options_; }
@@ -76,6 +82,7 @@ class Node {
   NodeOptions options_;
   std::unique_ptr<TieredStore> store_;
   std::unique_ptr<NamespaceRegistry> namespaces_;
+  std::unique_ptr<EngineLoadTable> engine_loads_;
   std::unique_ptr<CacheNodeService> service_;
   NodeServer server_;
   std::unique_ptr<common::PeriodicLoop> write_behind_;

@@ -78,21 +78,25 @@ absl::Status RouterLinkOptions::Validate() const {
 
 absl::StatusOr<std::unique_ptr<RouterLink>> RouterLink::Create(
     const RouterLinkOptions& options, TieredStore* store,
-    std::function<uint32_t()> running_requests, common::Clock* clock) {
+    std::function<uint32_t()> running_requests, const EngineLoadTable* engines,
+    common::Clock* clock) {
   if (!options.enabled()) return absl::InvalidArgumentError("no router address given");
   STRATA_RETURN_IF_ERROR(options.Validate());
   RouterLinkOptions o = options;
   if (o.epoch == 0) {
     o.epoch = static_cast<uint64_t>(std::max<int64_t>(1, absl::ToUnixNanos(clock->Now())));
   }
-  return std::unique_ptr<RouterLink>(new RouterLink(o, store, std::move(running_requests), clock));
+  return std::unique_ptr<RouterLink>(
+      new RouterLink(o, store, std::move(running_requests), engines, clock));
 }
 
 RouterLink::RouterLink(const RouterLinkOptions& options, TieredStore* store,
-                       std::function<uint32_t()> running_requests, common::Clock* clock)
+                       std::function<uint32_t()> running_requests, const EngineLoadTable* engines,
+                       common::Clock* clock)
     : options_(options),
       store_(store),
       running_requests_(std::move(running_requests)),
+      engines_(engines),
       clock_(clock),
       buffer_(options.max_buffered_events),
       backoff_(options.retry_initial) {
@@ -486,10 +490,10 @@ bool RouterLink::HeartbeatStep() {
 }
 
 strata::v1::NodeLoad RouterLink::CurrentLoad(bool draining) const {
-  strata::v1::NodeLoad load;
-  load.set_running_requests(running_requests_ ? running_requests_() : 0);
-  // queued_requests stays 0: a node has no request queue of its own (every RPC runs at once on a
-  // gRPC thread), and prefill_tokens_in_flight stays 0: only an engine knows its prefill work.
+  // The node's own queued_requests and prefill_tokens_in_flight are 0: it has no request queue
+  // (every RPC runs at once on a gRPC thread), and only an engine knows its prefill work.
+  LoadFigures own;
+  own.running_requests = running_requests_ ? running_requests_() : 0;
   const StoreStats stats = store_->Stats();
   uint64_t used = 0, blocks = 0, free_hbm = 0;
   for (const StoreStats::PerTier& t : stats.tiers) {
@@ -503,7 +507,13 @@ strata::v1::NodeLoad RouterLink::CurrentLoad(bool draining) const {
   // put accepts, which never overstates the room (bytes over 1 would claim billions of blocks).
   const uint64_t per_block = blocks > 0 ? std::max<uint64_t>(1, used / blocks)
                                         : std::max<uint64_t>(1, store_->LargestBlockBytes());
-  load.set_free_hbm_blocks(free_hbm / per_block);
+  own.free_hbm_blocks = free_hbm / per_block;
+  const LoadFigures merged = engines_ != nullptr ? engines_->Merge(own) : own;
+  strata::v1::NodeLoad load;
+  load.set_queued_requests(merged.queued_requests);
+  load.set_running_requests(merged.running_requests);
+  load.set_prefill_tokens_in_flight(merged.prefill_tokens_in_flight);
+  load.set_free_hbm_blocks(merged.free_hbm_blocks);
   load.set_draining(draining);
   return load;
 }

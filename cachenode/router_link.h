@@ -13,10 +13,12 @@
 // epoch and resend a snapshot on a fresh stream. A restarted node gets a new epoch, and its first
 // snapshot announces what the SSD tier recovered.
 //
-// Load: running_requests is the node's RPCs in flight; free_hbm_blocks is free HBM bytes over the
-// average stored block (over the largest accepted block while nothing is stored; 0 without HBM);
-// queued_requests and prefill_tokens_in_flight stay 0 (a node queues nothing; only an engine knows
-// its prefill work).
+// Load: the node's own figures are running_requests = its RPCs in flight and free_hbm_blocks =
+// free HBM bytes over the average stored block (over the largest accepted block while nothing is
+// stored; 0 without HBM); a node queues nothing and only an engine knows its prefill work. The
+// engines on the node add theirs through an EngineLoadTable (engine_load.h), merged at each
+// heartbeat. Heartbeats stay periodic: an engine report never sends one early (the router books
+// its own routes as pending load until the next heartbeat replaces it).
 //
 // Threads: three small loops (session: register/snapshot/batches; replies: reads the stream;
 // heartbeat), each a common::PeriodicLoop around a public step that tests call directly instead
@@ -35,6 +37,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "cachenode/block_events.h"
+#include "cachenode/engine_load.h"
 #include "cachenode/tiered_store.h"
 #include "common/clock.h"
 #include "common/periodic_loop.h"
@@ -88,10 +91,12 @@ class RouterLink {
  public:
   // Validates options, opens a channel (connects lazily) and attaches the event buffer to `store`
   // (which must outlive the link). `running_requests` (may be empty: 0) is called once per
-  // heartbeat. InvalidArgument for bad options.
+  // heartbeat; `engines` (may be null: none) is merged into each heartbeat's load and must outlive
+  // the link. InvalidArgument for bad options.
   static absl::StatusOr<std::unique_ptr<RouterLink>> Create(
       const RouterLinkOptions& options, TieredStore* store,
-      std::function<uint32_t()> running_requests, common::Clock* clock = common::Clock::Real());
+      std::function<uint32_t()> running_requests, const EngineLoadTable* engines = nullptr,
+      common::Clock* clock = common::Clock::Real());
   ~RouterLink();  // Stop(), then detaches the event buffer from the store.
   RouterLink(const RouterLink&) = delete;
   RouterLink& operator=(const RouterLink&) = delete;
@@ -121,7 +126,8 @@ class RouterLink {
  private:
   struct Session;
   RouterLink(const RouterLinkOptions& options, TieredStore* store,
-             std::function<uint32_t()> running_requests, common::Clock* clock);
+             std::function<uint32_t()> running_requests, const EngineLoadTable* engines,
+             common::Clock* clock);
 
   bool Register();
   bool OpenSession();
@@ -139,6 +145,7 @@ class RouterLink {
   const RouterLinkOptions options_;
   TieredStore* const store_;
   const std::function<uint32_t()> running_requests_;
+  const EngineLoadTable* const engines_;
   common::Clock* const clock_;
   std::unique_ptr<strata::v1::Router::Stub> stub_;
   BlockEventBuffer buffer_;

@@ -132,9 +132,10 @@ class RouterLinkTest : public ::testing::Test {
   }
 
   static std::unique_ptr<RouterLink> MakeLink(const RouterLinkOptions& o, TieredStore* store,
-                                              common::Clock* clock = common::Clock::Real()) {
+                                              common::Clock* clock = common::Clock::Real(),
+                                              const EngineLoadTable* engines = nullptr) {
     auto link = RouterLink::Create(
-        o, store, [] { return 7u; }, clock);
+        o, store, [] { return 7u; }, engines, clock);
     EXPECT_TRUE(link.ok()) << link.status();
     return std::move(*link);
   }
@@ -366,6 +367,54 @@ TEST_F(RouterLinkTest, HeartbeatCarriesRunningRequestsAndFreeHbmBlocks) {
   EXPECT_EQ(link->Stats().heartbeats_sent, 1u);
 }
 
+TEST_F(RouterLinkTest, HeartbeatCarriesTheNodesLoadMergedWithFreshEngineReports) {
+  FakeRouterServer fake;
+  auto store = OpenStore(8 * kMiB, 16 * kMiB, 0);
+  Put(*store, 1, /*from_gpu=*/true);  // the node's own figure: 7 free HBM blocks
+  common::ManualClock engine_clock;
+  EngineLoadOptions eo;
+  eo.ttl = absl::Seconds(3);
+  EngineLoadTable engines(eo, &engine_clock);
+  auto link = MakeLink(Options(fake.address()), store.get(), common::Clock::Real(), &engines);
+  EXPECT_TRUE(link->SessionStep());
+  auto load_of_next_heartbeat = [&] {
+    EXPECT_FALSE(link->HeartbeatStep());
+    const Received r = fake.router().received();  // unary: done when HeartbeatStep returns
+    return r.heartbeats.empty() ? strata::v1::NodeLoad() : r.heartbeats.back().load();
+  };
+
+  LoadFigures gpu0;
+  gpu0.queued_requests = 3;
+  gpu0.running_requests = 8;
+  gpu0.prefill_tokens_in_flight = 4096;
+  gpu0.free_hbm_blocks = 100;
+  ASSERT_TRUE(engines.Report("gpu0", gpu0).ok());
+  engine_clock.Advance(absl::Seconds(2));
+  LoadFigures gpu1 = gpu0;
+  gpu1.free_hbm_blocks = 20;
+  ASSERT_TRUE(engines.Report("gpu1", gpu1).ok());
+  strata::v1::NodeLoad load = load_of_next_heartbeat();
+  EXPECT_EQ(load.queued_requests(), 6u);
+  EXPECT_EQ(load.running_requests(), 7u + 16u);  // the node's RPCs plus the engines' requests
+  EXPECT_EQ(load.prefill_tokens_in_flight(), 8192u);
+  EXPECT_EQ(load.free_hbm_blocks(), 120u);  // the engines' HBM replaces the node's estimate
+  EXPECT_FALSE(load.draining());
+
+  engine_clock.Advance(absl::Seconds(2));  // gpu0's report is 4 s old: past the TTL
+  load = load_of_next_heartbeat();
+  EXPECT_EQ(load.queued_requests(), 3u);
+  EXPECT_EQ(load.running_requests(), 7u + 8u);
+  EXPECT_EQ(load.free_hbm_blocks(), 20u);
+
+  engine_clock.Advance(absl::Seconds(2));  // every report stale: the node's own figures again
+  load = load_of_next_heartbeat();
+  EXPECT_EQ(load.queued_requests(), 0u);
+  EXPECT_EQ(load.prefill_tokens_in_flight(), 0u);
+  EXPECT_EQ(load.running_requests(), 7u);
+  EXPECT_EQ(load.free_hbm_blocks(), 7u);
+  EXPECT_EQ(link->Stats().heartbeats_sent, 3u);
+}
+
 TEST_F(RouterLinkTest, SendsADrainingHeartbeatOnShutdown) {
   FakeRouterServer fake;
   auto store = OpenStore(0, 16 * kMiB, 0);
@@ -425,6 +474,21 @@ TEST_F(RouterLinkTest, NodeWithoutARouterRunsNoLink) {
   ASSERT_TRUE((*node)->Serve().ok());
   EXPECT_EQ((*node)->router_link(), nullptr);
   EXPECT_TRUE((*node)->Shutdown(absl::Seconds(1)).ok());
+}
+
+TEST_F(RouterLinkTest, NodeDefaultsTheEngineLoadTtlToThreeHeartbeatIntervals) {
+  NodeOptions o;
+  o.listen = "127.0.0.1:0";
+  o.data_dir = dir_;
+  o.dram_bytes = 8 * kMiB;
+  o.router = Options("127.0.0.1:1");
+  o.router.heartbeat_interval = absl::Milliseconds(100);
+  auto node = Node::Create(o);
+  ASSERT_TRUE(node.ok()) << node.status();
+  ASSERT_NE((*node)->engine_loads(), nullptr);
+  EXPECT_EQ((*node)->engine_loads()->options().ttl, absl::Milliseconds(300));
+  o.engines.ttl = -absl::Seconds(1);
+  EXPECT_EQ(o.Validate().code(), absl::StatusCode::kInvalidArgument);
 }
 
 TEST_F(RouterLinkTest, NodeOnAWildcardAddressNeedsAnAdvertisedEndpoint) {

@@ -338,4 +338,18 @@ absl::StatusOr<v1::ListNamespacesResponse> CacheNodeClient::ListNamespaces() {
   return response;
 }
 
+absl::StatusOr<absl::Duration> CacheNodeClient::ReportEngineLoad(const EngineLoadReport& report) {
+  if (report.engine_id.empty()) return absl::InvalidArgumentError("engine id is empty");
+  v1::ReportEngineLoadRequest request;
+  request.set_engine_id(report.engine_id);
+  request.set_queued_requests(report.queued_requests);
+  request.set_running_requests(report.running_requests);
+  request.set_prefill_tokens_in_flight(report.prefill_tokens_in_flight);
+  request.set_free_hbm_blocks(report.free_hbm_blocks);
+  v1::ReportEngineLoadResponse response;
+  STRATA_RETURN_IF_ERROR(CallUnary(
+      budget(), *stub_, &v1::CacheNode::StubInterface::ReportEngineLoad, request, &response));
+  return absl::Milliseconds(response.ttl_ms());
+}
+
 }  // namespace strata::clients

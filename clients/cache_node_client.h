@@ -72,6 +72,16 @@ struct GetResult {
   std::string payload;
 };
 
+// One inference engine's load, as it reports it to the cache node on its host (which adds it to
+// the load it heartbeats to the router).
+struct EngineLoadReport {
+  std::string engine_id;  // stable per engine process; one node may host several
+  uint32_t queued_requests = 0;
+  uint32_t running_requests = 0;
+  uint64_t prefill_tokens_in_flight = 0;
+  uint64_t free_hbm_blocks = 0;
+};
+
 class CacheNodeClient {
  public:
   // Creates a client with an insecure channel to options.target. Does not contact the node (the
@@ -122,6 +132,11 @@ class CacheNodeClient {
 
   // The namespaces the node accepts.
   absl::StatusOr<strata::v1::ListNamespacesResponse> ListNamespaces();
+
+  // Reports an engine's load to the node. Returns how long the report counts there: report again
+  // well within it. InvalidArgument for an empty engine id (checked before any RPC);
+  // ResourceExhausted when the node already tracks as many engines as it takes.
+  absl::StatusOr<absl::Duration> ReportEngineLoad(const EngineLoadReport& report);
 
   const ClientOptions& options() const { return options_; }
 

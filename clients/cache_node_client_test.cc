@@ -229,5 +229,25 @@ TEST_F(CacheNodeClientTest, LookupDeleteAndNamespaces) {
   EXPECT_EQ(list->namespaces_size(), 2);
 }
 
+TEST_F(CacheNodeClientTest, ReportEngineLoadSendsEveryFigureAndReturnsTheTtl) {
+  const EngineLoadReport report{.engine_id = "vllm-0",
+                                .queued_requests = 3,
+                                .running_requests = 8,
+                                .prefill_tokens_in_flight = 1ull << 40,
+                                .free_hbm_blocks = 123};
+  absl::StatusOr<absl::Duration> ttl = client_->ReportEngineLoad(report);
+  ASSERT_TRUE(ttl.ok()) << ttl.status();
+  EXPECT_EQ(*ttl, absl::Seconds(3));
+  const v1::ReportEngineLoadRequest sent = node_.last_engine_load();
+  EXPECT_EQ(sent.engine_id(), "vllm-0");
+  EXPECT_EQ(sent.queued_requests(), 3u);
+  EXPECT_EQ(sent.running_requests(), 8u);
+  EXPECT_EQ(sent.prefill_tokens_in_flight(), 1ull << 40);
+  EXPECT_EQ(sent.free_hbm_blocks(), 123u);
+
+  EXPECT_TRUE(absl::IsInvalidArgument(client_->ReportEngineLoad({}).status()));
+  EXPECT_EQ(node_.calls(), 1);  // the empty id never left the client
+}
+
 }  // namespace
 }  // namespace strata::clients

@@ -45,8 +45,11 @@ Cache node commands (need --node, or --host/--port):
 
 Router commands (need --router):
   route               ask the router which node should serve a request
-                        --namespace NS --hashes HEX64,... [--session KEY] [--request-id ID]
+                        --namespace NS CHAIN [--session KEY] [--request-id ID]
                         [--policy NAME] [--prompt-tokens N] [--block-tokens N]
+  locate              show which nodes hold a prefix of a chain, and in which tiers, without
+                      routing (no decision is made or counted)
+                        --namespace NS CHAIN
   nodes               list the live nodes with their load and index size
   experiment report   per-policy figures of the running A/B experiment
   experiment set SPEC
@@ -68,8 +71,12 @@ Arguments:
   NS      namespace name: 1-128 characters of [A-Za-z0-9._:/-], e.g. llama3-8b/bf16/tp0/b16;
           its id is derived from the name, so both sides agree without asking
   HEX64   a 32-byte chain hash as 64 hex characters
+  CHAIN   the request's blocks: --hashes HEX64,... (chain hashes in order), or
+          --tokens T,T,... [--block-tokens N] (token ids the router hashes into blocks of N
+          tokens, default: its cost model's; chains stored with a cache salt need --hashes)
   NAME    a routing policy: locality, round_robin, random, least_loaded, consistent_hash
   SPEC    an A/B split NAME=WEIGHT,... (e.g. locality=90,round_robin=10), or one NAME
+  T       a token id: a decimal integer below 2^32
   N       a decimal integer; the decision id is the one `route` printed
   X       milliseconds, a non-negative decimal number such as 12.5
   Flags take their value as "--flag value" or "--flag=value", before or after the command.
@@ -98,7 +105,9 @@ enum FlagBit : uint32_t {
   kExperimentReportBit = 1u << 9,
   kExperimentSetBit = 1u << 10,
   kReportOutcomeBit = 1u << 11,
-  kAllBits = (1u << 12) - 1,
+  kLocateBit = 1u << 12,
+  kAllBits = (1u << 13) - 1,
+  kChainBits = kRouteBit | kLocateBit,  // commands that take a chain as hashes or tokens
 };
 
 struct FlagSpec {
@@ -114,9 +123,10 @@ constexpr FlagSpec kFlags[] = {
     {"router", true, kAllBits},
     {"output", true, kAllBits},
     {"timeout", true, kAllBits},
-    {"namespace", true, kPutBit | kGetBit | kLookupBit | kDeleteBit | kRegisterBit | kRouteBit},
-    {"hash", true, kPutBit | kGetBit | kLookupBit | kDeleteBit | kRouteBit},
-    {"hashes", true, kLookupBit | kDeleteBit | kRouteBit},
+    {"namespace", true, kPutBit | kGetBit | kLookupBit | kDeleteBit | kRegisterBit | kChainBits},
+    {"hash", true, kPutBit | kGetBit | kLookupBit | kDeleteBit | kChainBits},
+    {"hashes", true, kLookupBit | kDeleteBit | kChainBits},
+    {"tokens", true, kChainBits},
     {"file", true, kPutBit},
     {"out", true, kGetBit},
     {"chain-position", true, kPutBit},
@@ -124,7 +134,7 @@ constexpr FlagSpec kFlags[] = {
     {"session", true, kRouteBit},
     {"request-id", true, kRouteBit},
     {"policy", true, kRouteBit},
-    {"block-tokens", true, kRouteBit},
+    {"block-tokens", true, kChainBits},
     {"prompt-tokens", true, kRouteBit | kReportOutcomeBit},
     {"decision-id", true, kReportOutcomeBit},
     {"ttft-ms", true, kReportOutcomeBit},
@@ -150,6 +160,7 @@ constexpr CommandSpec kCommands[] = {
     {"register-namespace", CliCommand::kRegisterNamespace, kRegisterBit},
     {"namespaces", CliCommand::kNamespaces, kNamespacesBit},
     {"route", CliCommand::kRoute, kRouteBit, true},
+    {"locate", CliCommand::kLocate, kLocateBit, true},
     {"nodes", CliCommand::kNodes, kNodesBit, true},
     {"experiment report", CliCommand::kExperimentReport, kExperimentReportBit, true},
     {"experiment set", CliCommand::kExperimentSet, kExperimentSetBit, true,
@@ -242,11 +253,31 @@ std::string StringFlag(const FlagValues& flags, std::string_view name) {
   return it == flags.end() ? std::string() : std::string(it->second.front());
 }
 
+// Parses "T,T,..." (whitespace around entries allowed) into 32-bit token ids.
+absl::StatusOr<std::vector<uint32_t>> ParseTokenList(std::string_view list) {
+  std::vector<uint32_t> tokens;
+  int position = 0;
+  for (absl::string_view piece : absl::StrSplit(ToAbsl(list), ',')) {
+    ++position;
+    const absl::string_view entry = absl::StripAsciiWhitespace(piece);
+    uint32_t token = 0;
+    if (!absl::SimpleAtoi(entry, &token)) {
+      return Usage(Concat("--tokens: entry ", position, " '", ToStd(entry),
+                          "' is not a token id (a non-negative 32-bit integer)"));
+    }
+    tokens.push_back(token);
+  }
+  return tokens;
+}
+
 absl::Status ParseRouterFlags(const FlagValues& flags, CliArgs& args) {
   constexpr std::string_view kUint32 = "a non-negative 32-bit integer";
   args.session_key = StringFlag(flags, "session");
   args.request_id = StringFlag(flags, "request-id");
   args.policy = StringFlag(flags, "policy");
+  if (auto it = flags.find("tokens"); it != flags.end()) {
+    STRATA_ASSIGN_OR_RETURN(args.token_ids, ParseTokenList(it->second.front()));
+  }
   STRATA_RETURN_IF_ERROR(ParseNumber(flags, "block-tokens", kUint32, args.block_tokens));
   STRATA_RETURN_IF_ERROR(ParseNumber(flags, "prompt-tokens", kUint32, args.prompt_tokens));
   STRATA_RETURN_IF_ERROR(ParseNumber(flags, "cached-tokens", kUint32, args.cached_tokens));
@@ -338,9 +369,18 @@ absl::Status CheckRequired(const FlagValues& flags, const CliArgs& args) {
       return absl::OkStatus();
     case CliCommand::kLookup:
     case CliCommand::kDelete:
-    case CliCommand::kRoute:
       STRATA_RETURN_IF_ERROR(require("namespace"));
       if (args.hashes.empty()) return Usage(Concat(cmd, " needs --hashes HEX64,..."));
+      return absl::OkStatus();
+    case CliCommand::kRoute:
+    case CliCommand::kLocate:
+      STRATA_RETURN_IF_ERROR(require("namespace"));
+      if (!args.hashes.empty() && !args.token_ids.empty()) {
+        return Usage(Concat(cmd, " takes --hashes or --tokens, not both"));
+      }
+      if (args.hashes.empty() && args.token_ids.empty()) {
+        return Usage(Concat(cmd, " needs --hashes HEX64,... or --tokens T,T,..."));
+      }
       return absl::OkStatus();
     case CliCommand::kRegisterNamespace:
       return require("namespace");

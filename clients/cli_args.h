@@ -30,6 +30,7 @@ enum class CliCommand {
   kNamespaces,
   // Router commands.
   kRoute,
+  kLocate,
   kNodes,
   kExperimentReport,
   kExperimentSet,
@@ -44,10 +45,11 @@ struct CliArgs {
   std::string router;  // router gRPC target "HOST:PORT"; set for router commands
   OutputFormat output = OutputFormat::kText;
   absl::Duration timeout = absl::Seconds(30);
-  // Namespace commands (put, get, lookup, delete, register-namespace, route).
+  // Namespace commands (put, get, lookup, delete, register-namespace, route, locate).
   std::string namespace_name;
   common::NamespaceId namespace_id = 0;   // common::NamespaceIdOf(namespace_name)
   std::vector<common::ChainHash> hashes;  // exactly one for put and get
+  std::vector<uint32_t> token_ids;        // route and locate: the chain as tokens, not hashes
   std::string file;                       // put: the payload file
   std::string out;                        // get: destination path, "-" for stdout
   uint32_t chain_position = 0;            // put
@@ -56,7 +58,7 @@ struct CliArgs {
   std::string session_key;
   std::string request_id;
   std::string policy;
-  uint32_t block_tokens = 0;
+  uint32_t block_tokens = 0;   // also locate
   uint32_t prompt_tokens = 0;  // also report-outcome
   // report-outcome
   uint64_t decision_id = 0;

@@ -173,7 +173,7 @@ TEST(ParseCliArgsTest, RouterCommandsNeedTheRouterAndNodeCommandsTheNode) {
 TEST(ParseCliArgsTest, RouteUsageErrorsNameTheProblem) {
   EXPECT_EQ(ErrorOf({"--router", "r:1", "route", "--hashes", kHashA}), "route needs --namespace");
   EXPECT_EQ(ErrorOf({"--router", "r:1", "route", "--namespace", "d"}),
-            "route needs --hashes HEX64,...");
+            "route needs --hashes HEX64,... or --tokens T,T,...");
   const std::string bad_hash = ErrorOf(
       {"--router", "r:1", "route", "--namespace", "d", "--hashes", kHashA + ",xyz," + kHashB});
   EXPECT_EQ(bad_hash.rfind("--hashes: entry 2 'xyz': ", 0), 0u) << bad_hash;
@@ -185,6 +185,47 @@ TEST(ParseCliArgsTest, RouteUsageErrorsNameTheProblem) {
       "--file does not apply to route");
   EXPECT_EQ(ErrorOf({"--router", "r:1", "nodes", "--policy", "random"}),
             "--policy does not apply to nodes");
+}
+
+TEST(ParseCliArgsTest, LocateTakesTheChainAsRouteDoes) {
+  absl::StatusOr<CliArgs> by_hashes = Parse(
+      {"--router", "r:1", "locate", "--namespace", "llama/b16", "--hashes", kHashA + "," + kHashB});
+  ASSERT_TRUE(by_hashes.ok()) << by_hashes.status();
+  EXPECT_EQ(by_hashes->command, CliCommand::kLocate);
+  EXPECT_TRUE(IsRouterCommand(by_hashes->command));
+  EXPECT_EQ(by_hashes->hashes.size(), 2u);
+  EXPECT_TRUE(by_hashes->token_ids.empty());
+
+  for (std::string_view cmd : {"locate", "route"}) {
+    absl::StatusOr<CliArgs> by_tokens =
+        Parse({"--router", "r:1", cmd, "--namespace", "d", "--tokens", "1, 2,4000000000",
+               "--block-tokens", "16", "--output=json"});
+    ASSERT_TRUE(by_tokens.ok()) << by_tokens.status();
+    EXPECT_EQ(by_tokens->token_ids, (std::vector<uint32_t>{1, 2, 4000000000u})) << cmd;
+    EXPECT_EQ(by_tokens->block_tokens, 16u);
+    EXPECT_TRUE(by_tokens->hashes.empty());
+  }
+}
+
+TEST(ParseCliArgsTest, LocateUsageErrorsNameTheProblem) {
+  EXPECT_EQ(ErrorOf({"--router", "r:1", "locate", "--hashes", kHashA}), "locate needs --namespace");
+  EXPECT_EQ(ErrorOf({"--router", "r:1", "locate", "--namespace", "d"}),
+            "locate needs --hashes HEX64,... or --tokens T,T,...");
+  EXPECT_EQ(ErrorOf({"--router", "r:1", "locate", "--namespace", "d", "--hashes", kHashA,
+                     "--tokens", "1,2"}),
+            "locate takes --hashes or --tokens, not both");
+  EXPECT_EQ(ErrorOf({"--router", "r:1", "locate", "--namespace", "d", "--tokens", "1,x"}),
+            "--tokens: entry 2 'x' is not a token id (a non-negative 32-bit integer)");
+  EXPECT_EQ(ErrorOf({"--router", "r:1", "locate", "--namespace", "d", "--tokens", "1,-2"}),
+            "--tokens: entry 2 '-2' is not a token id (a non-negative 32-bit integer)");
+  EXPECT_EQ(ErrorOf({"--router", "r:1", "locate", "--namespace", "d", "--hashes", kHashA,
+                     "--policy", "random"}),
+            "--policy does not apply to locate");
+  EXPECT_EQ(ErrorOf({"--node", "n:1", "locate", "--namespace", "d", "--hashes", kHashA}),
+            "--router HOST:PORT is required (locate talks to the router; --node names a cache "
+            "node)");
+  EXPECT_EQ(ErrorOf({"--node", "n:1", "lookup", "--namespace", "d", "--tokens", "1"}),
+            "--tokens does not apply to lookup");
 }
 
 TEST(ParseCliArgsTest, ExperimentSubcommands) {
@@ -258,6 +299,8 @@ TEST(CliUsageTest, ListsEveryCommandAndFlag) {
                                 "Exit codes",
                                 "--router",
                                 "route",
+                                "locate",
+                                "--tokens",
                                 "nodes",
                                 "experiment report",
                                 "experiment set SPEC",

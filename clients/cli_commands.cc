@@ -38,6 +38,14 @@ CliOutcome RpcFail(std::string_view command, const absl::Status& status) {
 
 CliOutcome Ok() { return CliOutcome{}; }
 
+// The chain route and locate send, from the same flags.
+void SetChain(const CliArgs& args, ChainQuery& chain) {
+  chain.namespace_name = args.namespace_name;
+  chain.chain_hashes = args.hashes;
+  chain.token_ids = args.token_ids;
+  chain.block_tokens = args.block_tokens;
+}
+
 std::string ErrnoText() { return std::strerror(errno); }
 
 // Writes a file under a temporary name in the destination's directory and renames it into place on
@@ -238,6 +246,7 @@ CliOutcome RunCliCommand(const CliArgs& args, CacheNodeClient& client, std::ostr
       return Ok();
     }
     case CliCommand::kRoute:
+    case CliCommand::kLocate:
     case CliCommand::kNodes:
     case CliCommand::kExperimentReport:
     case CliCommand::kExperimentSet:
@@ -253,9 +262,7 @@ CliOutcome RunRouterCommand(const CliArgs& args, RouterClient& client, std::ostr
   switch (args.command) {
     case CliCommand::kRoute: {
       RouteQuery query;
-      query.namespace_name = args.namespace_name;
-      query.chain_hashes = args.hashes;
-      query.block_tokens = args.block_tokens;
+      SetChain(args, query);
       query.prompt_tokens = args.prompt_tokens;
       query.session_key = args.session_key;
       query.request_id = args.request_id;
@@ -263,6 +270,14 @@ CliOutcome RunRouterCommand(const CliArgs& args, RouterClient& client, std::ostr
       absl::StatusOr<RouteResult> r = client.Route(query);
       if (!r.ok()) return RpcFail(name, r.status());
       out << FormatRoute(*r, args.output);
+      return Ok();
+    }
+    case CliCommand::kLocate: {
+      ChainQuery chain;
+      SetChain(args, chain);
+      absl::StatusOr<LocateResult> r = client.Locate(chain);
+      if (!r.ok()) return RpcFail(name, r.status());
+      out << FormatLocate(*r, args.output);
       return Ok();
     }
     case CliCommand::kNodes: {

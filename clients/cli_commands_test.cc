@@ -267,5 +267,45 @@ TEST_F(RouterCommandsTest, NodeCommandsAreRefusedByTheRouterRunner) {
   EXPECT_EQ(router_.calls(), 0);
 }
 
+TEST_F(RouterCommandsTest, LocateSendsTheChainAndPrintsTheHolders) {
+  v1::LocateResponse located;
+  located.set_total_blocks(2);
+  v1::NodeHolding* holder = located.add_nodes();
+  holder->set_node_id("node-a");
+  holder->set_endpoint("10.0.0.1:7070");
+  holder->set_matched_blocks(2);
+  holder->mutable_tiers()->set_dram(2);
+  router_.SetLocateResponse(located);
+  CliArgs args = Args(CliCommand::kLocate);
+  args.namespace_name = "llama/b16";
+  args.token_ids = {1, 2, 3, 4};
+  args.block_tokens = 2;
+  const CliOutcome r = Run(args);
+  ASSERT_EQ(r.exit_code, kExitOk) << r.error;
+  const v1::LocateRequest sent = router_.last_locate();
+  EXPECT_EQ(sent.namespace_(), "llama/b16");
+  EXPECT_EQ(sent.token_ids_size(), 4);
+  EXPECT_EQ(sent.block_tokens(), 2u);
+  EXPECT_EQ(sent.chain_hashes_size(), 0);
+  EXPECT_EQ(out_.str(), R"({"total_blocks":2,"nodes":[{"node":"node-a","endpoint":"10.0.0.1:7070",)"
+                        R"("matched_blocks":2,"matched":{"hbm":0,"dram":2,"ssd":0}}]})"
+                        "\n");
+  // Locate made no routing decision.
+  EXPECT_EQ(router_.last_route().namespace_(), "");
+}
+
+TEST_F(RouterCommandsTest, RouteTakesTokensTheSameWayAsLocate) {
+  CliArgs args = Args(CliCommand::kRoute);
+  args.namespace_name = "default";
+  args.token_ids = {7, 8, 9};
+  args.block_tokens = 3;
+  const CliOutcome r = Run(args);
+  ASSERT_EQ(r.exit_code, kExitOk) << r.error;
+  const v1::RouteRequest sent = router_.last_route();
+  ASSERT_EQ(sent.token_ids_size(), 3);
+  EXPECT_EQ(sent.token_ids(2), 9u);
+  EXPECT_EQ(sent.block_tokens(), 3u);
+}
+
 }  // namespace
 }  // namespace strata::clients

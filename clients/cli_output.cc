@@ -348,6 +348,34 @@ std::string FormatRoute(const RouteResult& r, OutputFormat format) {
   return out;
 }
 
+std::string FormatLocate(const LocateResult& r, OutputFormat format) {
+  if (format == OutputFormat::kJson) {
+    std::vector<std::string> nodes;
+    for (const NodeHolding& n : r.nodes) {
+      nodes.push_back(JsonObject()
+                          .Str("node", n.node_id)
+                          .Str("endpoint", n.endpoint)
+                          .Num("matched_blocks", n.matched_blocks)
+                          .Raw("matched", TierCountsJson(n.tiers))
+                          .Done());
+    }
+    return JsonObject().Num("total_blocks", r.total_blocks).Raw("nodes", JsonArray(nodes)).Done() +
+           "\n";
+  }
+  if (r.nodes.empty()) {
+    return absl::StrFormat("no node holds block 0 of the %d-block chain\n", r.total_blocks);
+  }
+  std::vector<std::vector<std::string>> rows = {
+      {"NODE", "ENDPOINT", "MATCHED BLOCKS", "HBM", "DRAM", "SSD"}};
+  for (const NodeHolding& n : r.nodes) {
+    rows.push_back({n.node_id, n.endpoint, absl::StrCat(n.matched_blocks, "/", r.total_blocks),
+                    absl::StrCat(n.tiers.hbm), absl::StrCat(n.tiers.dram),
+                    absl::StrCat(n.tiers.ssd)});
+  }
+  return absl::StrCat(r.nodes.size(), r.nodes.size() == 1 ? " node holds" : " nodes hold",
+                      " a prefix of the ", r.total_blocks, "-block chain\n", Table(rows));
+}
+
 std::string FormatNodes(std::span<const NodeStatus> nodes, OutputFormat format) {
   if (format == OutputFormat::kJson) {
     std::vector<std::string> items;

@@ -59,6 +59,11 @@ std::string FormatRegisterNamespace(std::string_view name,
 // line per peer and shadow choice.
 std::string FormatRoute(const RouteResult& result, OutputFormat format);
 
+// JSON: {"total_blocks", "nodes": [{"node", "endpoint", "matched_blocks", "matched": {"hbm",
+// "dram", "ssd"}}]}, nodes longest match first. Text: the chain's length, then a table, one holder
+// per row.
+std::string FormatLocate(const LocateResult& result, OutputFormat format);
+
 // JSON: {"nodes": [{"node", "endpoint", "epoch", "load": {"queued", "running", "prefill_tokens",
 // "free_hbm_blocks", "draining"}, "indexed_blocks", "heartbeat_age_ms", "source", "synced"}]}.
 // Text: a table, one node per row.

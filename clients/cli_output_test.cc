@@ -261,5 +261,36 @@ TEST(FormatReportOutcomeTest, EchoesWhatWasReported) {
             "reported decision 42: ttft 12.75 ms, 512 prompt tokens, 384 cached\n");
 }
 
+TEST(FormatLocateTest, JsonListsHoldersWithTheirTiers) {
+  LocateResult r;
+  r.total_blocks = 8;
+  r.nodes.push_back({.node_id = "node-b",
+                     .endpoint = "10.0.0.2:7070",
+                     .matched_blocks = 6,
+                     .tiers = {.hbm = 2, .dram = 4, .ssd = 0}});
+  r.nodes.push_back({.node_id = "node-c",
+                     .endpoint = "10.0.0.3:7070",
+                     .matched_blocks = 3,
+                     .tiers = {.hbm = 0, .dram = 0, .ssd = 3}});
+  EXPECT_EQ(FormatLocate(r, OutputFormat::kJson),
+            R"({"total_blocks":8,"nodes":[)"
+            R"({"node":"node-b","endpoint":"10.0.0.2:7070","matched_blocks":6,)"
+            R"("matched":{"hbm":2,"dram":4,"ssd":0}},)"
+            R"({"node":"node-c","endpoint":"10.0.0.3:7070","matched_blocks":3,)"
+            R"("matched":{"hbm":0,"dram":0,"ssd":3}}]})"
+            "\n");
+  const std::string text = FormatLocate(r, OutputFormat::kText);
+  EXPECT_EQ(text.rfind("2 nodes hold a prefix of the 8-block chain\n", 0), 0u) << text;
+  EXPECT_NE(text.find("node-b  10.0.0.2:7070"), std::string::npos) << text;
+  EXPECT_NE(text.find("6/8"), std::string::npos) << text;
+}
+
+TEST(FormatLocateTest, NoHolderIsAnEmptyListNotAnError) {
+  LocateResult r;
+  r.total_blocks = 3;
+  EXPECT_EQ(FormatLocate(r, OutputFormat::kJson), "{\"total_blocks\":3,\"nodes\":[]}\n");
+  EXPECT_EQ(FormatLocate(r, OutputFormat::kText), "no node holds block 0 of the 3-block chain\n");
+}
+
 }  // namespace
 }  // namespace strata::clients

@@ -250,4 +250,20 @@ grpc::Status FakeCacheNode::ListNamespaces(grpc::ServerContext*, const v1::ListN
   return grpc::Status::OK;
 }
 
+v1::ReportEngineLoadRequest FakeCacheNode::last_engine_load() const {
+  absl::MutexLock lock(&mu_);
+  return last_engine_load_;
+}
+
+grpc::Status FakeCacheNode::ReportEngineLoad(grpc::ServerContext*,
+                                             const v1::ReportEngineLoadRequest* request,
+                                             v1::ReportEngineLoadResponse* response) {
+  if (grpc::Status s = Enter(); !s.ok()) return s;
+  if (request->engine_id().empty()) return Code(grpc::INVALID_ARGUMENT, "engine_id is empty");
+  absl::MutexLock lock(&mu_);
+  last_engine_load_ = *request;
+  response->set_ttl_ms(3000);
+  return grpc::Status::OK;
+}
+
 }  // namespace strata::clients

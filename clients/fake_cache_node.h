@@ -39,6 +39,7 @@ class FakeCacheNode final : public strata::v1::CacheNode::Service {
   int put_chunk_messages() const;
   int max_get_chunk_seen() const;
   bool Contains(uint64_t ns, const std::string& hash) const;
+  strata::v1::ReportEngineLoadRequest last_engine_load() const;
 
   grpc::Status Put(grpc::ServerContext* context, grpc::ServerReader<strata::v1::PutRequest>* reader,
                    strata::v1::PutResponse* response) override;
@@ -56,6 +57,10 @@ class FakeCacheNode final : public strata::v1::CacheNode::Service {
   grpc::Status ListNamespaces(grpc::ServerContext* context,
                               const strata::v1::ListNamespacesRequest* request,
                               strata::v1::ListNamespacesResponse* response) override;
+  // Records the report; answers a TTL of 3 s, INVALID_ARGUMENT for an empty engine id.
+  grpc::Status ReportEngineLoad(grpc::ServerContext* context,
+                                const strata::v1::ReportEngineLoadRequest* request,
+                                strata::v1::ReportEngineLoadResponse* response) override;
 
  private:
   // Counts the call; returns the injected failure, if one is pending.
@@ -71,6 +76,7 @@ class FakeCacheNode final : public strata::v1::CacheNode::Service {
   FakeFailures failures_;
   int put_chunk_messages_ ABSL_GUARDED_BY(mu_) = 0;
   int max_get_chunk_seen_ ABSL_GUARDED_BY(mu_) = 0;
+  strata::v1::ReportEngineLoadRequest last_engine_load_ ABSL_GUARDED_BY(mu_);
 
   std::unique_ptr<grpc::Server> server_;
   std::string address_;

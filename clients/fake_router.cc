@@ -12,6 +12,22 @@ namespace {
 
 namespace v1 = ::strata::v1;
 
+// The chain checks router.proto promises for Route and Locate, so a client that sends a malformed
+// request is caught.
+template <typename Request>
+grpc::Status CheckChain(const Request& request) {
+  if (request.chain_hashes().empty() && request.token_ids().empty()) {
+    return grpc::Status(grpc::INVALID_ARGUMENT, "no chain hashes and no token ids");
+  }
+  for (const std::string& hash : request.chain_hashes()) {
+    if (hash.size() != 32) {
+      return grpc::Status(grpc::INVALID_ARGUMENT,
+                          absl::StrCat("a hash of ", hash.size(), " bytes"));
+    }
+  }
+  return grpc::Status::OK;
+}
+
 }  // namespace
 
 FakeRouter::FakeRouter() {
@@ -29,6 +45,11 @@ void FakeRouter::SetRouteResponse(v1::RouteResponse response) {
   absl::MutexLock lock(&mu_);
   decisions_.insert(response.decision_id());
   route_response_ = std::move(response);
+}
+
+void FakeRouter::SetLocateResponse(v1::LocateResponse response) {
+  absl::MutexLock lock(&mu_);
+  locate_response_ = std::move(response);
 }
 
 void FakeRouter::SetNodes(std::vector<v1::NodeInfo> nodes) {
@@ -52,6 +73,11 @@ v1::RouteRequest FakeRouter::last_route() const {
   return last_route_;
 }
 
+v1::LocateRequest FakeRouter::last_locate() const {
+  absl::MutexLock lock(&mu_);
+  return last_locate_;
+}
+
 v1::ReportOutcomeRequest FakeRouter::last_outcome() const {
   absl::MutexLock lock(&mu_);
   return last_outcome_;
@@ -67,21 +93,22 @@ grpc::Status FakeRouter::Route(grpc::ServerContext*, const v1::RouteRequest* req
   if (grpc::Status s = Enter(); !s.ok()) return s;
   absl::MutexLock lock(&mu_);
   last_route_ = *request;
-  // The checks router.proto promises, so a client that sends a malformed request is caught.
-  if (request->chain_hashes().empty() && request->token_ids().empty()) {
-    return grpc::Status(grpc::INVALID_ARGUMENT, "no chain hashes and no token ids");
-  }
-  for (const std::string& hash : request->chain_hashes()) {
-    if (hash.size() != 32) {
-      return grpc::Status(grpc::INVALID_ARGUMENT,
-                          absl::StrCat("a hash of ", hash.size(), " bytes"));
-    }
-  }
+  if (grpc::Status s = CheckChain(*request); !s.ok()) return s;
   if (request->policy() == "bogus") {
     return grpc::Status(grpc::INVALID_ARGUMENT, "unknown policy 'bogus'");
   }
   if (nodes_.empty()) return grpc::Status(grpc::UNAVAILABLE, "no live node");
   *response = route_response_;
+  return grpc::Status::OK;
+}
+
+grpc::Status FakeRouter::Locate(grpc::ServerContext*, const v1::LocateRequest* request,
+                                v1::LocateResponse* response) {
+  if (grpc::Status s = Enter(); !s.ok()) return s;
+  absl::MutexLock lock(&mu_);
+  last_locate_ = *request;
+  if (grpc::Status s = CheckChain(*request); !s.ok()) return s;
+  *response = locate_response_;
   return grpc::Status::OK;
 }
 

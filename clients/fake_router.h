@@ -1,10 +1,10 @@
 // Test-only: an in-process Router gRPC server with canned answers, for clients_test.
 //
 // It records the last request of each query RPC so tests can check what went on the wire, answers
-// Route with the response set by the test (INVALID_ARGUMENT for a request router.proto calls
-// malformed, UNAVAILABLE while no node is set), accepts ReportOutcome only for decision ids it
-// handed out, and can fail the next calls with a given status. Membership and event ingest are
-// left UNIMPLEMENTED. Thread-safe. Linked only into tests.
+// Route and Locate with the responses set by the test (INVALID_ARGUMENT for a request router.proto
+// calls malformed; Route UNAVAILABLE while no node is set), accepts ReportOutcome only for decision
+// ids it handed out, and can fail the next calls with a given status. Membership and event ingest
+// are left UNIMPLEMENTED. Thread-safe. Linked only into tests.
 #pragma once
 
 #include <grpcpp/server.h>
@@ -30,6 +30,8 @@ class FakeRouter final : public strata::v1::Router::Service {
 
   // What Route answers; its decision id becomes valid for ReportOutcome.
   void SetRouteResponse(strata::v1::RouteResponse response);
+  // What Locate answers (to any well-formed request, with or without live nodes).
+  void SetLocateResponse(strata::v1::LocateResponse response);
   // What ListNodes answers; Route answers UNAVAILABLE while this is empty.
   void SetNodes(std::vector<strata::v1::NodeInfo> nodes);
   // What both experiment calls answer (SetExperiment replaces its spec with the one sent).
@@ -39,11 +41,14 @@ class FakeRouter final : public strata::v1::Router::Service {
 
   int calls() const;
   strata::v1::RouteRequest last_route() const;
+  strata::v1::LocateRequest last_locate() const;
   strata::v1::ReportOutcomeRequest last_outcome() const;
   std::string last_spec() const;
 
   grpc::Status Route(grpc::ServerContext* context, const strata::v1::RouteRequest* request,
                      strata::v1::RouteResponse* response) override;
+  grpc::Status Locate(grpc::ServerContext* context, const strata::v1::LocateRequest* request,
+                      strata::v1::LocateResponse* response) override;
   grpc::Status ReportOutcome(grpc::ServerContext* context,
                              const strata::v1::ReportOutcomeRequest* request,
                              strata::v1::ReportOutcomeResponse* response) override;
@@ -62,11 +67,13 @@ class FakeRouter final : public strata::v1::Router::Service {
 
   mutable absl::Mutex mu_;
   strata::v1::RouteResponse route_response_ ABSL_GUARDED_BY(mu_);
+  strata::v1::LocateResponse locate_response_ ABSL_GUARDED_BY(mu_);
   std::vector<strata::v1::NodeInfo> nodes_ ABSL_GUARDED_BY(mu_);
   strata::v1::ExperimentReport report_ ABSL_GUARDED_BY(mu_);
   std::set<uint64_t> decisions_ ABSL_GUARDED_BY(mu_);
   FakeFailures failures_;
   strata::v1::RouteRequest last_route_ ABSL_GUARDED_BY(mu_);
+  strata::v1::LocateRequest last_locate_ ABSL_GUARDED_BY(mu_);
   strata::v1::ReportOutcomeRequest last_outcome_ ABSL_GUARDED_BY(mu_);
   std::string last_spec_ ABSL_GUARDED_BY(mu_);
 

@@ -7,6 +7,7 @@
 
 #include "common/namespace_id.h"
 #include "common/status_macros.h"
+#include "common/string_view_interop.h"
 
 namespace strata::clients {
 namespace {
@@ -25,16 +26,34 @@ NodeLoad FromProto(const v1::NodeLoad& l) {
           .draining = l.draining()};
 }
 
-v1::RouteRequest ToProto(const RouteQuery& query) {
-  v1::RouteRequest request;
-  request.set_namespace_(query.namespace_name);
-  request.mutable_chain_hashes()->Reserve(static_cast<int>(query.chain_hashes.size()));
-  for (const common::ChainHash& hash : query.chain_hashes) {
+// InvalidArgument for a bad namespace name or neither or both of hashes and tokens; `what` names
+// the query in the message.
+absl::Status CheckChain(const ChainQuery& chain, std::string_view what) {
+  STRATA_RETURN_IF_ERROR(common::ValidateNamespaceName(chain.namespace_name));
+  if (chain.chain_hashes.empty() == chain.token_ids.empty()) {
+    return absl::InvalidArgumentError(common::Concat(
+        what, chain.chain_hashes.empty() ? " needs chain hashes or token ids"
+                                         : " takes chain hashes or token ids, not both"));
+  }
+  return absl::OkStatus();
+}
+
+// Fills the chain fields RouteRequest and LocateRequest share (same names in both).
+template <typename Request>
+void SetChain(const ChainQuery& chain, Request& request) {
+  request.set_namespace_(chain.namespace_name);
+  request.mutable_chain_hashes()->Reserve(static_cast<int>(chain.chain_hashes.size()));
+  for (const common::ChainHash& hash : chain.chain_hashes) {
     request.add_chain_hashes(std::string(hash.view()));
   }
-  request.mutable_token_ids()->Add(query.token_ids.begin(), query.token_ids.end());
-  request.set_block_tokens(query.block_tokens);
-  request.set_cache_salt(query.cache_salt);
+  request.mutable_token_ids()->Add(chain.token_ids.begin(), chain.token_ids.end());
+  request.set_block_tokens(chain.block_tokens);
+  request.set_cache_salt(chain.cache_salt);
+}
+
+v1::RouteRequest ToProto(const RouteQuery& query) {
+  v1::RouteRequest request;
+  SetChain(query, request);
   request.set_prompt_tokens(query.prompt_tokens);
   request.set_session_key(query.session_key);
   request.set_request_id(query.request_id);
@@ -64,6 +83,18 @@ RouteResult FromProto(const v1::RouteResponse& r) {
                              .node_id = s.node_id(),
                              .matched_blocks = s.matched_blocks(),
                              .predicted_ttft_ms = s.predicted_ttft_ms()});
+  }
+  return result;
+}
+
+LocateResult FromProto(const v1::LocateResponse& r) {
+  LocateResult result;
+  result.total_blocks = r.total_blocks();
+  for (const v1::NodeHolding& n : r.nodes()) {
+    result.nodes.push_back({.node_id = n.node_id(),
+                            .endpoint = n.endpoint(),
+                            .matched_blocks = n.matched_blocks(),
+                            .tiers = FromProto(n.tiers())});
   }
   return result;
 }
@@ -126,16 +157,21 @@ RouterClient::RouterClient(std::string target, RouterClientOptions options,
 RouterClient::~RouterClient() = default;
 
 absl::StatusOr<RouteResult> RouterClient::Route(const RouteQuery& query) {
-  STRATA_RETURN_IF_ERROR(common::ValidateNamespaceName(query.namespace_name));
-  if (query.chain_hashes.empty() == query.token_ids.empty()) {
-    return absl::InvalidArgumentError(
-        query.chain_hashes.empty() ? "a route query needs chain hashes or token ids"
-                                   : "a route query takes chain hashes or token ids, not both");
-  }
+  STRATA_RETURN_IF_ERROR(CheckChain(query, "a route query"));
   const v1::RouteRequest request = ToProto(query);
   v1::RouteResponse response;
   STRATA_RETURN_IF_ERROR(
       CallUnary(budget(), *stub_, &v1::Router::StubInterface::Route, request, &response));
+  return FromProto(response);
+}
+
+absl::StatusOr<LocateResult> RouterClient::Locate(const ChainQuery& chain) {
+  STRATA_RETURN_IF_ERROR(CheckChain(chain, "a locate query"));
+  v1::LocateRequest request;
+  SetChain(chain, request);
+  v1::LocateResponse response;
+  STRATA_RETURN_IF_ERROR(
+      CallUnary(budget(), *stub_, &v1::Router::StubInterface::Locate, request, &response));
   return FromProto(response);
 }
 

@@ -1,6 +1,6 @@
 // RouterClient: the C++ client of the Strata router (strata-router) for frontends and tools.
 //
-// It wraps the query side of the Router service of proto/strata/v1/router.proto (Route,
+// It wraps the query side of the Router service of proto/strata/v1/router.proto (Route, Locate,
 // ReportOutcome, ListNodes and the experiment calls; node membership and event ingest belong to
 // the cache nodes) with plain structs, absl::Status results, a deadline on every call and retries
 // on UNAVAILABLE only (rpc_retry.h). The router answers UNAVAILABLE both when it cannot be reached
@@ -37,15 +37,19 @@ struct RouterClientOptions {
   absl::Status Validate() const;
 };
 
-// A request to place. Give either `chain_hashes` (32 bytes each, in chain order) or `token_ids`
+// A request's chain. Give either `chain_hashes` (32 bytes each, in chain order) or `token_ids`
 // (the router hashes them with common/block_hash.h, `block_tokens` per block, `cache_salt` mixed
 // into the first block), not both.
-struct RouteQuery {
+struct ChainQuery {
   std::string namespace_name;  // e.g. "llama3-8b/bf16/b16"
   std::vector<common::ChainHash> chain_hashes;
   std::vector<uint32_t> token_ids;
-  uint32_t block_tokens = 0;   // 0: the router's cost-model default
-  std::string cache_salt;      // token mode only; a tenant secret, never logged
+  uint32_t block_tokens = 0;  // 0: the router's cost-model default
+  std::string cache_salt;     // token mode only; a tenant secret, never logged
+};
+
+// A request to place: its chain plus what the router weighs or records.
+struct RouteQuery : ChainQuery {
   uint32_t prompt_tokens = 0;  // 0: the router derives it from the tokens or blocks
   std::string session_key;     // A/B split key; empty: request_id
   std::string request_id;      // empty: the router derives one from the hashes
@@ -87,6 +91,19 @@ struct RouteResult {
   uint64_t decision_id = 0;  // pass to ReportOutcome
   std::vector<PeerSource> peers;
   std::vector<ShadowChoice> shadow;
+};
+
+// A node holding a prefix of a located chain.
+struct NodeHolding {
+  std::string node_id;
+  std::string endpoint;
+  uint32_t matched_blocks = 0;  // longest prefix the node holds, counted from block 0
+  TierCounts tiers;             // those blocks, each counted in its best tier on the node
+};
+
+struct LocateResult {
+  uint32_t total_blocks = 0;
+  std::vector<NodeHolding> nodes;  // matched_blocks >= 1; longest first, ties by node id
 };
 
 // The measured result of a routed request.
@@ -157,6 +174,11 @@ class RouterClient {
   // with neither or both of hashes and tokens; from the router, InvalidArgument (e.g. an unknown
   // policy) or Unavailable (no live node).
   absl::StatusOr<RouteResult> Route(const RouteQuery& query);
+
+  // Which live nodes hold a prefix of `chain`, and in which tiers, without routing: no decision,
+  // no pending load, no experiment figures. InvalidArgument as Route; no node holding block 0 is
+  // an empty result, not an error.
+  absl::StatusOr<LocateResult> Locate(const ChainQuery& chain);
 
   // Reports what a routed request measured. NotFound for an unknown or expired decision id.
   absl::Status ReportOutcome(const RouteOutcome& outcome);

@@ -278,5 +278,61 @@ TEST_F(RouterClientTest, SetExperimentSendsTheSpecAndBothCallsReturnTheReport) {
   EXPECT_EQ(f.shadow_agreements, 4u);
 }
 
+TEST_F(RouterClientTest, LocateSendsTheChainAndMapsEveryHolder) {
+  v1::LocateResponse response;
+  response.set_total_blocks(4);
+  v1::NodeHolding* b = response.add_nodes();
+  b->set_node_id("node-b");
+  b->set_endpoint("10.0.0.2:7070");
+  b->set_matched_blocks(4);
+  b->mutable_tiers()->set_hbm(1);
+  b->mutable_tiers()->set_dram(3);
+  v1::NodeHolding* a = response.add_nodes();
+  a->set_node_id("node-a");
+  a->set_matched_blocks(2);
+  a->mutable_tiers()->set_ssd(2);
+  router_.SetLocateResponse(response);
+
+  ChainQuery chain;
+  chain.namespace_name = "default";
+  chain.token_ids = {5, 6, 7, 8};
+  chain.block_tokens = 2;
+  chain.cache_salt = "tenant-7";
+  absl::StatusOr<LocateResult> r = client_->Locate(chain);
+  ASSERT_TRUE(r.ok()) << r.status();
+  const v1::LocateRequest sent = router_.last_locate();
+  EXPECT_EQ(sent.namespace_(), "default");
+  EXPECT_EQ(sent.token_ids_size(), 4);
+  EXPECT_EQ(sent.block_tokens(), 2u);
+  EXPECT_EQ(sent.cache_salt(), "tenant-7");
+  EXPECT_EQ(r->total_blocks, 4u);
+  ASSERT_EQ(r->nodes.size(), 2u);
+  EXPECT_EQ(r->nodes[0].node_id, "node-b");
+  EXPECT_EQ(r->nodes[0].endpoint, "10.0.0.2:7070");
+  EXPECT_EQ(r->nodes[0].matched_blocks, 4u);
+  EXPECT_EQ(r->nodes[0].tiers.hbm, 1u);
+  EXPECT_EQ(r->nodes[0].tiers.dram, 3u);
+  EXPECT_EQ(r->nodes[1].tiers.ssd, 2u);
+
+  absl::StatusOr<LocateResult> by_hashes = client_->Locate(HashQuery());  // a RouteQuery is a chain
+  ASSERT_TRUE(by_hashes.ok()) << by_hashes.status();
+  EXPECT_EQ(router_.last_locate().chain_hashes(1), HashOf(2).view());
+}
+
+TEST_F(RouterClientTest, MalformedLocateQueriesFailBeforeAnyRpc) {
+  ChainQuery neither;
+  neither.namespace_name = "default";
+  EXPECT_TRUE(absl::IsInvalidArgument(client_->Locate(neither).status()));
+  ChainQuery both = HashQuery();
+  both.token_ids = {1};
+  const absl::Status both_status = client_->Locate(both).status();
+  EXPECT_TRUE(absl::IsInvalidArgument(both_status));
+  EXPECT_EQ(both_status.message(), "a locate query takes chain hashes or token ids, not both");
+  ChainQuery bad_namespace = HashQuery();
+  bad_namespace.namespace_name = "bad name";
+  EXPECT_TRUE(absl::IsInvalidArgument(client_->Locate(bad_namespace).status()));
+  EXPECT_EQ(router_.calls(), 0);
+}
+
 }  // namespace
 }  // namespace strata::clients

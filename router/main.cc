@@ -35,6 +35,9 @@ ABSL_FLAG(
 ABSL_FLAG(std::string, node_ttl, "3s",
           "Heartbeat silence after which a node and its index entries are removed (e.g. 3s, "
           "500ms); nodes are asked to heartbeat every third of it");
+ABSL_FLAG(std::string, route_memory, "30s",
+          "How long a chain routed to a node counts as held there before its events confirm it "
+          "(keeps bursts that share a new prefix together); 0 disables");
 ABSL_FLAG(std::vector<std::string>, vllm_events, {},
           "Subscribe to a vLLM engine's KV event stream: tcp://HOST:PORT=NODE_ID (repeatable); the "
           "engine's GPU blocks are indexed as NODE_ID's HBM tier (CPU-offloaded ones as DRAM)");
@@ -58,6 +61,13 @@ absl::StatusOr<RouterOptions> OptionsFromFlags() {
   }
   o.membership.ttl = ttl;
   o.membership.heartbeat_interval = ttl / 3;
+  absl::Duration memory;
+  if (!absl::ParseDuration(absl::GetFlag(FLAGS_route_memory), &memory) ||
+      memory < absl::ZeroDuration()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "--route-memory: '", absl::GetFlag(FLAGS_route_memory), "' is not a duration >= 0"));
+  }
+  o.route_memory.horizon = memory;
   if (absl::Status s = o.Validate(); !s.ok()) {
     return absl::InvalidArgumentError(absl::StrCat(
         absl::GetFlag(FLAGS_experiment).empty() ? "--policy: " : "--experiment: ", s.message()));
@@ -191,7 +201,7 @@ int main(int argc, char** argv) {
       "bad flags or a startup failure (one line on stderr). A restarted router rebuilds its index\n"
       "from the snapshots nodes send when they re-register.";
   spec.flags = {"listen",   "metrics_listen", "policy",         "experiment",     "cost_model",
-                "node_ttl", "vllm_events",    "vllm_namespace", "vllm_block_size"};
+                "node_ttl", "route_memory", "vllm_events",    "vllm_namespace", "vllm_block_size"};
   spec.repeatable = {"vllm_events"};
   const std::vector<std::string> rest = strata::common::ParseCommandLineOrExit(spec, argc, argv);
   if (!rest.empty()) {

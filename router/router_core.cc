@@ -5,6 +5,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/checksum.h"
 #include "common/status_macros.h"
+#include "common/string_view_interop.h"
 
 namespace strata::router {
 
@@ -15,6 +16,9 @@ absl::Status RouterOptions::Validate() const {
   }
   if (max_request_blocks == 0) return absl::InvalidArgumentError("max_request_blocks must be > 0");
   if (decision_log_size == 0) return absl::InvalidArgumentError("decision_log_size must be > 0");
+  if (route_memory.horizon < absl::ZeroDuration()) {
+    return absl::InvalidArgumentError("route memory horizon must be >= 0");
+  }
   return ExperimentSpec::Parse(experiment).status();
 }
 
@@ -41,6 +45,7 @@ RouterCore::RouterCore(const RouterOptions& options, CostModel model, common::Cl
       index_(options.index),
       ingest_(&index_),
       membership_(options.membership, clock),
+      memory_(options.route_memory, clock->Now()),
       log_(options.decision_log_size),
       // Ids start from the clock so a restarted router does not reissue ids an old outcome report
       // could match.
@@ -74,13 +79,43 @@ ExperimentReportData RouterCore::ExperimentReport() const {
   return CurrentExperiment()->stats->Report();
 }
 
-absl::StatusOr<RouteDecision> RouterCore::Route(const RouteQuery& q) {
-  if (q.keys.empty()) return absl::InvalidArgumentError("route request has no blocks");
-  if (q.keys.size() > options_.max_request_blocks) {
-    return absl::InvalidArgumentError(absl::StrCat("route request has ", q.keys.size(),
-                                                   " blocks; at most ", options_.max_request_blocks,
-                                                   " allowed"));
+absl::Status RouterCore::CheckChainLength(size_t blocks, std::string_view what) const {
+  if (blocks == 0) return absl::InvalidArgumentError(common::Concat(what, " has no blocks"));
+  if (blocks > options_.max_request_blocks) {
+    return absl::InvalidArgumentError(common::Concat(what, " has ", blocks, " blocks; at most ",
+                                                     options_.max_request_blocks, " allowed"));
   }
+  return absl::OkStatus();
+}
+
+void RouterCore::MatchMembers(std::span<const IndexKey> keys, const MemberView& view,
+                              std::vector<NodeMatch>* holders) const {
+  thread_local std::vector<NodeMatch> matches;
+  index_.Match(keys, &matches);
+  holders->clear();
+  for (const NodeMatch& m : matches) {
+    if (view.Find(m.node) != nullptr) holders->push_back(m);  // else: left since its last event
+  }
+}
+
+absl::StatusOr<LocateResult> RouterCore::Locate(std::span<const IndexKey> keys) const {
+  STRATA_RETURN_IF_ERROR(CheckChainLength(keys.size(), "locate request"));
+  LocateResult r;
+  r.view = membership_.View();
+  r.total_blocks = static_cast<uint32_t>(keys.size());
+  thread_local std::vector<NodeMatch> holders;
+  MatchMembers(keys, *r.view, &holders);
+  r.nodes.reserve(holders.size());
+  for (const NodeMatch& h : holders) r.nodes.push_back(NodeHolding{r.view->Find(h.node), h});
+  std::sort(r.nodes.begin(), r.nodes.end(), [](const NodeHolding& a, const NodeHolding& b) {
+    return a.match.matched != b.match.matched ? a.match.matched > b.match.matched
+                                              : a.member->node_id < b.member->node_id;
+  });
+  return r;
+}
+
+absl::StatusOr<RouteDecision> RouterCore::Route(const RouteQuery& q) {
+  STRATA_RETURN_IF_ERROR(CheckChainLength(q.keys.size(), "route request"));
   std::shared_ptr<Experiment> experiment = CurrentExperiment();
   Policy* policy = nullptr;
   size_t arm = 0;
@@ -117,27 +152,37 @@ absl::StatusOr<RouteDecision> RouterCore::Route(const RouteQuery& q) {
   const MemberView& view = *d.view;
   if (view.members.empty()) return absl::UnavailableError("no live node is registered");
 
-  thread_local std::vector<NodeMatch> matches;
   thread_local std::vector<NodeMatch> holders;
   thread_local std::vector<Candidate> candidates;
-  index_.Match(q.keys, &matches);
-  holders.clear();
+  MatchMembers(q.keys, view, &holders);
+  const absl::Time now = clock_->Now();
+  // The memory bridges the time until events arrive: it counts only beyond what the index
+  // already places somewhere, so confirmed blocks are never outweighed by a prediction.
+  std::array<RememberedMatch, 2> remembered = memory_.Match(q.keys, now);
+  uint32_t longest_indexed = 0;
+  for (const NodeMatch& h : holders) longest_indexed = std::max(longest_indexed, h.matched);
+  for (RememberedMatch& r : remembered) {
+    if (r.blocks <= longest_indexed) r.node = kNoSlot;
+  }
   candidates.clear();
   // Matches by member index; members without a match get an empty one.
   thread_local std::vector<NodeMatch> match_of_member;
   match_of_member.assign(view.members.size(), NodeMatch{});
-  for (const NodeMatch& m : matches) {
-    const Member* member = view.Find(m.node);
-    if (member == nullptr) continue;  // left between its last event and now
-    holders.push_back(m);
-    match_of_member[member - view.members.data()] = m;
-  }
+  for (const NodeMatch& h : holders) match_of_member[view.Find(h.node) - view.members.data()] = h;
   for (size_t i = 0; i < view.members.size(); ++i) {
     const Member& m = view.members[i];
     NodeLoad load = membership_.EffectiveLoad(m);
     if (load.draining) continue;
     NodeMatch match = match_of_member[i];
     match.node = m.slot;
+    for (const RememberedMatch& r : remembered) {
+      if (r.node != m.slot || r.blocks <= match.matched) continue;
+      // Blocks routed here recently but not reported yet: they will be in HBM or DRAM by the
+      // time this request runs behind the one that computes them.
+      match.per_tier[static_cast<int>(Tier::kDram)] += r.blocks - match.matched;
+      match.matched = r.blocks;
+      if (match.slowest == Tier::kHbm) match.slowest = Tier::kDram;
+    }
     candidates.push_back(Candidate{m.slot, m.node_id, load, match});
   }
   if (candidates.empty()) {
@@ -164,7 +209,9 @@ absl::StatusOr<RouteDecision> RouterCore::Route(const RouteQuery& q) {
   const Choice choice = policy->Select(ctx);
   const Candidate& chosen = candidates[choice.index];
   d.chosen = view.Find(chosen.node);
-  d.match = chosen.match;
+  // What the index holds there; the choice may also have counted remembered routes.
+  d.match = match_of_member[d.chosen - view.members.data()];
+  d.match.node = chosen.node;
   d.cost = model_.Predict(CostInputOf(ctx, chosen));
   d.total_blocks = static_cast<uint32_t>(q.keys.size());
   d.block_tokens = ctx.block_tokens;
@@ -172,9 +219,9 @@ absl::StatusOr<RouteDecision> RouterCore::Route(const RouteQuery& q) {
 
   // Peers: nodes (draining ones too) holding blocks beyond the chosen node's match.
   for (const NodeMatch& h : holders) {
-    if (h.node == chosen.node || h.matched <= chosen.match.matched) continue;
-    d.peers.push_back(PeerChoice{view.Find(h.node), chosen.match.matched,
-                                 h.matched - chosen.match.matched, h.slowest});
+    if (h.node == chosen.node || h.matched <= d.match.matched) continue;
+    d.peers.push_back(PeerChoice{view.Find(h.node), d.match.matched, h.matched - d.match.matched,
+                                 h.slowest});
   }
   std::sort(d.peers.begin(), d.peers.end(), [](const PeerChoice& a, const PeerChoice& b) {
     return a.blocks != b.blocks ? a.blocks > b.blocks : a.member->node_id < b.member->node_id;
@@ -188,7 +235,7 @@ absl::StatusOr<RouteDecision> RouterCore::Route(const RouteQuery& q) {
     ShadowEntry s;
     s.policy = experiment->spec.arms[i].policy;
     s.member = view.Find(c.node);
-    s.matched_blocks = c.match.matched;
+    s.matched_blocks = match_of_member[s.member - view.members.data()].matched;  // indexed
     // The live choice was predicted above; only other nodes need the model again.
     s.predicted_ttft_ms =
         c.node == chosen.node ? d.cost.total_ms : model_.Predict(CostInputOf(ctx, c)).total_ms;
@@ -200,6 +247,7 @@ absl::StatusOr<RouteDecision> RouterCore::Route(const RouteQuery& q) {
 
   // Bookkeeping, now that the choice is made.
   policy->Commit(ctx, choice);
+  memory_.Record(q.keys, chosen.node, now);
   const uint64_t served_blocks = d.cost.cached_blocks + d.cost.peer_blocks;
   const uint64_t served_tokens = served_blocks * ctx.block_tokens;
   membership_.AddPending(chosen.node, 1,

@@ -8,13 +8,17 @@
 // the arm's Commit, pending load on the chosen node, the decision log for ReportOutcome, the
 // figures and the observer. Selection itself has no side effects.
 //
+// Locate: the same match as Route, reported per node, with no bookkeeping at all.
+//
 // Membership changes and ingest resets are serialised here (RegisterNode, ExpireNodes), so a slot
 // is never reused while its old entries are still being cleared. Thread-safe.
 #pragma once
 
 #include <cstdint>
 #include <memory>
+#include <span>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "absl/status/statusor.h"
@@ -25,6 +29,7 @@
 #include "router/experiment.h"
 #include "router/global_index.h"
 #include "router/membership.h"
+#include "router/route_memory.h"
 #include "router/policy.h"
 
 namespace strata::router {
@@ -39,6 +44,10 @@ struct RouterOptions {
   // Recent decisions kept for ReportOutcome; older ids are NotFound.
   uint32_t decision_log_size = 1 << 16;
   uint64_t seed = 0;  // random policy
+  // Where recent routes went: a chain routed to a node counts as held there (in DRAM) until its
+  // events catch up, beyond the longest prefix the index already places anywhere
+  // (router/route_memory.h). horizon 0 disables it.
+  RouteMemoryOptions route_memory;
 
   absl::Status Validate() const;
 };
@@ -79,6 +88,18 @@ struct RouteDecision {
   std::vector<ShadowEntry> shadow;
 };
 
+// One node's prefix match of a chain, for Locate.
+struct NodeHolding {
+  const Member* member = nullptr;  // valid while `view` of the result lives
+  NodeMatch match;                 // match.matched >= 1
+};
+
+struct LocateResult {
+  std::shared_ptr<const MemberView> view;  // keeps the Member pointers below valid
+  uint32_t total_blocks = 0;
+  std::vector<NodeHolding> nodes;  // longest match first, ties by node id
+};
+
 // Receives figures as decisions happen (the binary's metrics exporter implements it).
 class RouteObserver {
  public:
@@ -99,6 +120,11 @@ class RouterCore {
   // InvalidArgument for an empty or overlong chain or an unknown policy override; Unavailable when
   // no live, non-draining node exists.
   absl::StatusOr<RouteDecision> Route(const RouteQuery& q);
+  // Which registered nodes (draining ones too) hold a prefix of `keys`, and in which tiers.
+  // Read-only: no decision id, no pending load, no experiment figures, no observer call.
+  // InvalidArgument for an empty or overlong chain, as Route; no live node holding block 0 is an
+  // empty result.
+  absl::StatusOr<LocateResult> Locate(std::span<const IndexKey> keys) const;
   // NotFound for an unknown or forgotten decision id; InvalidArgument for a negative TTFT or more
   // cached than prompt tokens.
   absl::Status ReportOutcome(uint64_t decision_id, double ttft_ms, uint32_t prompt_tokens = 0,
@@ -143,6 +169,12 @@ class RouterCore {
   RouterCore(const RouterOptions& options, CostModel model, common::Clock* clock);
   absl::StatusOr<std::shared_ptr<Experiment>> MakeExperiment(const std::string& spec) const;
   std::shared_ptr<Experiment> CurrentExperiment() const;
+  // InvalidArgument unless 1 <= blocks <= max_request_blocks; `what` names the request.
+  absl::Status CheckChainLength(size_t blocks, std::string_view what) const;
+  // Prefix matches of `keys` on the members of `view` (nodes that left since are skipped), in no
+  // particular order, into `holders` (cleared first).
+  void MatchMembers(std::span<const IndexKey> keys, const MemberView& view,
+                    std::vector<NodeMatch>* holders) const;
 
   const RouterOptions options_;
   const CostModel model_;
@@ -150,6 +182,7 @@ class RouterCore {
   GlobalIndex index_;
   EventIngest ingest_;
   Membership membership_;
+  RouteMemory memory_;
   RouteObserver* observer_ = nullptr;
   // One instance per known policy, for per-request overrides outside the experiment.
   std::vector<std::unique_ptr<Policy>> override_policies_;

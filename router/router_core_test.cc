@@ -20,8 +20,7 @@ class RouterCoreTest : public ::testing::Test {
  protected:
   void SetUp() override { Make("locality"); }
 
-  void Make(const std::string& experiment) {
-    RouterOptions o;
+  void Make(const std::string& experiment, RouterOptions o = {}) {
     o.experiment = experiment;
     auto core = RouterCore::Create(o, CostModel::Default(), &clock_);
     ASSERT_TRUE(core.ok()) << core.status();
@@ -188,6 +187,51 @@ TEST_F(RouterCoreTest, SharedSystemPromptDoesNotPullEveryRequestToOneNode) {
   EXPECT_EQ(Route(Chain(100, 16, 8)).chosen->node_id, "a");
 }
 
+TEST_F(RouterCoreTest, BurstSharingANewPrefixStaysWithTheNodeItWasSentTo) {
+  // Nothing is indexed yet: the prefix is being computed on the first request's node. Later
+  // requests of the burst share its first 60 of 64 blocks, so waiting there beats recomputing.
+  AddNode("a");
+  AddNode("b");
+  const RouteDecision d = Route(Chain(7, 64, 60));
+  const std::string first = d.chosen->node_id;
+  EXPECT_EQ(d.match.matched, 0u);
+  for (int i = 1; i < 4; ++i) {
+    clock_.Advance(absl::Milliseconds(100));
+    const RouteDecision next = Route(Chain(7 + i, 64, 60));
+    EXPECT_EQ(next.chosen->node_id, first) << "request " << i;
+    EXPECT_EQ(next.match.matched, 0u) << "the reported match is what the index holds";
+  }
+  // Once the horizon passes without events confirming the blocks, the memory no longer counts:
+  // the pending load booked on `first` sends the next request to the other node.
+  clock_.Advance(absl::Seconds(31));
+  EXPECT_NE(Route(Chain(20, 64, 60)).chosen->node_id, first);
+}
+
+TEST_F(RouterCoreTest, IndexedBlocksOutweighRememberedRoutes) {
+  const NodeSlot a = AddNode("a");
+  const NodeSlot b = AddNode("b");
+  const std::string first = Route(Chain(7, 64, 60)).chosen->node_id;
+  // The other node reports the chain (it got there some other way); the first one never does.
+  const NodeSlot other = first == "a" ? b : a;
+  std::vector<IngestEvent> events = {{IngestEvent::Kind::kStored, Tier::kDram, Chain(7, 64, 60)}};
+  ASSERT_EQ(core_->ingest().ApplyBatch(other, 1, 1, events).result, IngestReply::Result::kApplied);
+  ASSERT_TRUE(core_->Heartbeat("a", 1, {}).ok());
+  ASSERT_TRUE(core_->Heartbeat("b", 1, {}).ok());
+  const RouteDecision d = Route(Chain(7, 64, 60));
+  EXPECT_NE(d.chosen->node_id, first) << "a prediction beat confirmed blocks";
+  EXPECT_EQ(d.match.matched, 64u);
+}
+
+TEST_F(RouterCoreTest, WithoutRouteMemoryABurstSpreadsByPendingLoad) {
+  RouterOptions o;
+  o.route_memory.horizon = absl::ZeroDuration();
+  Make("locality", o);
+  AddNode("a");
+  AddNode("b");
+  const std::string first = Route(Chain(7, 64, 60)).chosen->node_id;
+  EXPECT_NE(Route(Chain(8, 64, 60)).chosen->node_id, first);
+}
+
 TEST_F(RouterCoreTest, HeartbeatReplacesPendingLoadWithTheReportedOne) {
   auto a = AddNode("a", Chain(0, 8, 8));
   AddNode("b");
@@ -244,6 +288,120 @@ TEST_F(RouterCoreTest, PolicyOverrideOutsideTheExperimentIsHonoured) {
   ASSERT_EQ(d.peers.size(), 1u);
   EXPECT_EQ(d.peers[0].member->node_id, "a");
   EXPECT_EQ(core_->ExperimentReport().policies[0].decisions, 0u);
+}
+
+// Counts what a core tells its observer.
+class CountingObserver : public RouteObserver {
+ public:
+  void OnDecision(const RouteDecision&) override { ++calls; }
+  void OnShadow(const std::string&, uint32_t, double) override { ++calls; }
+  void OnOutcome(const std::string&, double, uint32_t, uint32_t) override { ++calls; }
+  int calls = 0;
+};
+
+TEST_F(RouterCoreTest, LocateReportsEveryHolderLongestFirstWithItsTiers) {
+  AddNode("a");
+  NodeSlot b = AddNode("b", Chain(1, 6), Tier::kDram);
+  AddNode("c", Chain(1, 3), Tier::kSsd);
+  AddNode("d", Chain(1, 6), Tier::kHbm);
+  std::vector<IndexKey> tail = Chain(1, 8);
+  tail.erase(tail.begin());
+  AddNode("e", tail, Tier::kHbm);  // everything but block 0: no prefix at all
+  const std::vector<IndexKey> head = Chain(1, 2);
+  core_->index().Store(b, Tier::kHbm, head);  // b's first two blocks also in HBM: their best tier
+
+  auto r = core_->Locate(Chain(1, 8));
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->total_blocks, 8u);
+  std::vector<std::string> order;
+  for (const NodeHolding& h : r->nodes) order.push_back(h.member->node_id);
+  EXPECT_EQ(order, (std::vector<std::string>{"b", "d", "c"}));  // ties by node id
+  ASSERT_EQ(r->nodes.size(), 3u);
+  const NodeMatch& mb = r->nodes[0].match;
+  EXPECT_EQ(r->nodes[0].member->endpoint, "b:7070");
+  EXPECT_EQ(mb.matched, 6u);
+  EXPECT_EQ(mb.per_tier[static_cast<int>(Tier::kHbm)], 2u);
+  EXPECT_EQ(mb.per_tier[static_cast<int>(Tier::kDram)], 4u);
+  EXPECT_EQ(mb.per_tier[static_cast<int>(Tier::kSsd)], 0u);
+  EXPECT_EQ(r->nodes[1].match.per_tier[static_cast<int>(Tier::kHbm)], 6u);
+  EXPECT_EQ(r->nodes[2].match.matched, 3u);
+  EXPECT_EQ(r->nodes[2].match.per_tier[static_cast<int>(Tier::kSsd)], 3u);
+
+  auto none = core_->Locate(Chain(9, 4));
+  ASSERT_TRUE(none.ok());
+  EXPECT_EQ(none->total_blocks, 4u);
+  EXPECT_TRUE(none->nodes.empty());
+}
+
+TEST_F(RouterCoreTest, LocateRejectsRouteMalformedChainsButNeedsNoLiveNode) {
+  EXPECT_EQ(core_->Locate({}).status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(core_->Locate(Chain(1, core_->options().max_request_blocks + 1)).status().code(),
+            absl::StatusCode::kInvalidArgument);
+  auto empty = core_->Locate(Chain(1, 2));  // Route would say Unavailable
+  ASSERT_TRUE(empty.ok()) << empty.status();
+  EXPECT_TRUE(empty->nodes.empty());
+}
+
+TEST_F(RouterCoreTest, LocateListsDrainingNodes) {
+  AddNode("a", Chain(1, 4));
+  NodeLoad draining;
+  draining.draining = true;
+  ASSERT_TRUE(core_->Heartbeat("a", 1, draining).ok());
+  auto r = core_->Locate(Chain(1, 4));
+  ASSERT_TRUE(r.ok());
+  ASSERT_EQ(r->nodes.size(), 1u);
+  EXPECT_EQ(r->nodes[0].member->node_id, "a");
+}
+
+TEST_F(RouterCoreTest, LocateHasNoSideEffectsOnLaterRoutes) {
+  // Two identical routers; only the first is asked to Locate. Round robin would move on, pending
+  // load would steer least_loaded, and the figures and decision ids would show any bookkeeping.
+  Make("round_robin=1,least_loaded=1");
+  auto twin = RouterCore::Create(core_->options(), CostModel::Default(), &clock_);
+  ASSERT_TRUE(twin.ok()) << twin.status();
+  for (RouterCore* core : {core_.get(), twin->get()}) {
+    for (const std::string id : {"a", "b", "c"}) {
+      auto r = core->RegisterNode(id, id + ":7070", 1, {});
+      ASSERT_TRUE(r.ok()) << r.status();
+      std::vector<IngestEvent> events;
+      if (id == "a") events.push_back({IngestEvent::Kind::kStored, Tier::kDram, Chain(1, 8)});
+      ASSERT_EQ(core->ingest().ApplySnapshotChunk(r->slot, 1, 0, 0, true, events).result,
+                IngestReply::Result::kApplied);
+    }
+  }
+  CountingObserver observer;
+  core_->set_observer(&observer);
+  auto slot_a = core_->membership().SlotOf("a", 1);
+  ASSERT_TRUE(slot_a.ok());
+  const Member* a = core_->membership().View()->Find(*slot_a);
+  for (int i = 0; i < 10; ++i) {
+    auto r = core_->Locate(Chain(1, 8));
+    ASSERT_TRUE(r.ok());
+    ASSERT_EQ(r->nodes.size(), 1u);
+  }
+  EXPECT_EQ(observer.calls, 0);
+  const NodeLoad load = core_->membership().EffectiveLoad(*a);
+  EXPECT_EQ(load.queued_requests, 0u);
+  EXPECT_EQ(load.prefill_tokens_in_flight, 0u);
+  ExperimentReportData report = core_->ExperimentReport();
+  EXPECT_EQ(report.requests, 0u);
+  for (const PolicyReport& p : report.policies) {
+    EXPECT_EQ(p.decisions, 0u);
+    EXPECT_EQ(p.shadow_requests, 0u);
+  }
+
+  for (int i = 0; i < 6; ++i) {
+    RouteQuery q;
+    q.keys = Chain(1, 8);
+    q.split_key = "s" + std::to_string(i);
+    auto d1 = core_->Route(q);
+    auto d2 = (*twin)->Route(q);
+    ASSERT_TRUE(d1.ok() && d2.ok());
+    EXPECT_EQ(d1->chosen->node_id, d2->chosen->node_id) << i;
+    EXPECT_EQ(d1->policy, d2->policy) << i;
+    EXPECT_EQ(d1->decision_id, d2->decision_id) << i;
+  }
+  EXPECT_EQ(core_->ExperimentReport().requests, 6u);
 }
 
 TEST_F(RouterCoreTest, SetExperimentValidatesAndRestartsTheFigures) {

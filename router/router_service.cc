@@ -7,6 +7,7 @@
 #include "common/checksum.h"
 #include "common/grpc_status.h"
 #include "common/namespace_id.h"
+#include "common/status_macros.h"
 #include "common/string_view_interop.h"
 #include "router/event_decode.h"
 
@@ -101,6 +102,60 @@ strata::v1::PublishReply Rejected(uint64_t sequence, std::string message) {
   return reply;
 }
 
+// The chain a RouteRequest or LocateRequest carries (both have namespace, chain_hashes, token_ids,
+// block_tokens and cache_salt under the same names) as index keys, within the core's and the
+// service's limits. `what` names the request in errors. InvalidArgument for a bad namespace, both
+// or neither of hashes and tokens, a hash that is not 32 bytes, too many hashes or tokens, or fewer
+// tokens than one block.
+template <typename Request>
+absl::StatusOr<std::vector<IndexKey>> ChainKeys(const Request& req, const RouterCore& core,
+                                                const RouterServiceOptions& options,
+                                                std::string_view what) {
+  const uint32_t max_blocks = core.options().max_request_blocks;
+  STRATA_RETURN_IF_ERROR(common::ValidateNamespaceName(req.namespace_()));
+  const common::NamespaceId ns = common::NamespaceIdOf(req.namespace_());
+  if (req.chain_hashes_size() > 0 && req.token_ids_size() > 0) {
+    return absl::InvalidArgumentError("give chain_hashes or token_ids, not both");
+  }
+  std::vector<IndexKey> keys;
+  if (req.chain_hashes_size() > 0) {
+    if (static_cast<uint32_t>(req.chain_hashes_size()) > max_blocks) {
+      return absl::InvalidArgumentError(common::Concat(
+          what, " has ", req.chain_hashes_size(), " hashes; at most ", max_blocks, " allowed"));
+    }
+    keys.reserve(req.chain_hashes_size());
+    for (int i = 0; i < req.chain_hashes_size(); ++i) {
+      auto h = common::ChainHash::FromBytes(req.chain_hashes(i));
+      if (!h.ok()) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("chain_hashes[", i, "]: ", h.status().message()));
+      }
+      keys.push_back(IndexKeyOf(ns, *h));
+    }
+  } else if (req.token_ids_size() > 0) {
+    if (static_cast<uint32_t>(req.token_ids_size()) > options.max_route_tokens) {
+      return absl::InvalidArgumentError(common::Concat(what, " has ", req.token_ids_size(),
+                                                       " tokens; at most ",
+                                                       options.max_route_tokens, " allowed"));
+    }
+    const uint32_t block_tokens =
+        req.block_tokens() != 0 ? req.block_tokens() : core.cost_model().params().block_tokens;
+    const std::vector<common::ChainHash> chain =
+        common::HashChain(ns, req.cache_salt(),
+                          std::span(req.token_ids().data(), req.token_ids_size()), block_tokens);
+    if (chain.empty()) {
+      return absl::InvalidArgumentError(common::Concat(
+          what, " has ", req.token_ids_size(), " tokens: less than one block of ", block_tokens));
+    }
+    keys.reserve(chain.size());
+    for (const common::ChainHash& h : chain) keys.push_back(IndexKeyOf(ns, h));
+  } else {
+    return absl::InvalidArgumentError(
+        common::Concat(what, " has neither chain_hashes nor token_ids"));
+  }
+  return keys;
+}
+
 }  // namespace
 
 RouterService::RouterService(RouterCore* core, const RouterServiceOptions& options)
@@ -108,48 +163,9 @@ RouterService::RouterService(RouterCore* core, const RouterServiceOptions& optio
 
 absl::StatusOr<RouteQuery> RouterService::QueryFromRequest(
     const strata::v1::RouteRequest& req) const {
-  if (absl::Status s = common::ValidateNamespaceName(req.namespace_()); !s.ok()) return s;
-  const common::NamespaceId ns = common::NamespaceIdOf(req.namespace_());
   RouteQuery q;
+  STRATA_ASSIGN_OR_RETURN(q.keys, ChainKeys(req, *core_, options_, "route request"));
   q.block_tokens = req.block_tokens();
-  const uint32_t block_tokens =
-      q.block_tokens != 0 ? q.block_tokens : core_->cost_model().params().block_tokens;
-  if (req.chain_hashes_size() > 0 && req.token_ids_size() > 0) {
-    return absl::InvalidArgumentError("give chain_hashes or token_ids, not both");
-  }
-  const uint32_t max_blocks = core_->options().max_request_blocks;
-  if (req.chain_hashes_size() > 0) {
-    if (static_cast<uint32_t>(req.chain_hashes_size()) > max_blocks) {
-      return absl::InvalidArgumentError(absl::StrCat("route request has ", req.chain_hashes_size(),
-                                                     " hashes; at most ", max_blocks, " allowed"));
-    }
-    q.keys.reserve(req.chain_hashes_size());
-    for (int i = 0; i < req.chain_hashes_size(); ++i) {
-      auto h = common::ChainHash::FromBytes(req.chain_hashes(i));
-      if (!h.ok()) {
-        return absl::InvalidArgumentError(
-            absl::StrCat("chain_hashes[", i, "]: ", h.status().message()));
-      }
-      q.keys.push_back(IndexKeyOf(ns, *h));
-    }
-  } else if (req.token_ids_size() > 0) {
-    if (static_cast<uint32_t>(req.token_ids_size()) > options_.max_route_tokens) {
-      return absl::InvalidArgumentError(absl::StrCat("route request has ", req.token_ids_size(),
-                                                     " tokens; at most ", options_.max_route_tokens,
-                                                     " allowed"));
-    }
-    const std::vector<common::ChainHash> chain =
-        common::HashChain(ns, req.cache_salt(),
-                          std::span(req.token_ids().data(), req.token_ids_size()), block_tokens);
-    if (chain.empty()) {
-      return absl::InvalidArgumentError(absl::StrCat("route request has ", req.token_ids_size(),
-                                                     " tokens: less than one block of ",
-                                                     block_tokens));
-    }
-    for (const common::ChainHash& h : chain) q.keys.push_back(IndexKeyOf(ns, h));
-  } else {
-    return absl::InvalidArgumentError("route request has neither chain_hashes nor token_ids");
-  }
   q.prompt_tokens = req.prompt_tokens() != 0   ? req.prompt_tokens()
                     : req.token_ids_size() > 0 ? static_cast<uint32_t>(req.token_ids_size())
                                                : 0;
@@ -191,6 +207,23 @@ grpc::Status RouterService::Route(grpc::ServerContext*, const strata::v1::RouteR
     out->set_node_id(s.member->node_id);
     out->set_matched_blocks(s.matched_blocks);
     out->set_predicted_ttft_ms(s.predicted_ttft_ms);
+  }
+  return grpc::Status::OK;
+}
+
+grpc::Status RouterService::Locate(grpc::ServerContext*, const strata::v1::LocateRequest* req,
+                                   strata::v1::LocateResponse* resp) {
+  auto keys = ChainKeys(*req, *core_, options_, "locate request");
+  if (!keys.ok()) return ToGrpcStatus(keys.status());
+  auto r = core_->Locate(*keys);
+  if (!r.ok()) return ToGrpcStatus(r.status());
+  resp->set_total_blocks(r->total_blocks);
+  for (const NodeHolding& h : r->nodes) {
+    strata::v1::NodeHolding* out = resp->add_nodes();
+    out->set_node_id(h.member->node_id);
+    out->set_endpoint(h.member->endpoint);
+    out->set_matched_blocks(h.match.matched);
+    ToProto(h.match.per_tier, out->mutable_tiers());
   }
   return grpc::Status::OK;
 }

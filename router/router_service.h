@@ -33,6 +33,8 @@ class RouterService final : public strata::v1::Router::Service {
 
   grpc::Status Route(grpc::ServerContext* ctx, const strata::v1::RouteRequest* req,
                      strata::v1::RouteResponse* resp) override;
+  grpc::Status Locate(grpc::ServerContext* ctx, const strata::v1::LocateRequest* req,
+                      strata::v1::LocateResponse* resp) override;
   grpc::Status ReportOutcome(grpc::ServerContext* ctx, const strata::v1::ReportOutcomeRequest* req,
                              strata::v1::ReportOutcomeResponse* resp) override;
   grpc::Status RegisterNode(grpc::ServerContext* ctx, const strata::v1::RegisterNodeRequest* req,

@@ -182,6 +182,88 @@ TEST_F(RouterServiceTest, SnapshotThenBatchesOverTheStreamMakeRoutesFindTheData)
   EXPECT_FALSE(nodes.nodes(0).synced());  // never sent one
 }
 
+TEST_F(RouterServiceTest, LocateListsHoldersByTokensOrHashesWithoutRouting) {
+  Register("a", 5);
+  Register("b", 5);
+  Register("c", 5);
+  const common::NamespaceId ns = common::NamespaceIdOf("default");
+  const auto tokens = Tokens(64, 3);
+  const auto chain = common::HashChain(ns, "", tokens, 16);
+  ASSERT_EQ(chain.size(), 4u);
+  auto keys = [&](size_t n) {
+    std::vector<IndexKey> k;
+    for (size_t i = 0; i < n; ++i) k.push_back(IndexKeyOf(ns, chain[i]));
+    return k;
+  };
+  auto install = [&](const std::string& id, std::vector<IngestEvent> events) {
+    auto slot = core_->membership().SlotOf(id, 5);
+    ASSERT_TRUE(slot.ok());
+    EXPECT_EQ(core_->ingest().ApplySnapshotChunk(*slot, 5, 0, 0, true, events).result,
+              IngestReply::Result::kApplied);
+  };
+  install("a", {{IngestEvent::Kind::kStored, Tier::kSsd, keys(2)}});
+  install("b", {{IngestEvent::Kind::kStored, Tier::kDram, keys(4)},
+                {IngestEvent::Kind::kStored, Tier::kHbm, keys(1)}});
+
+  v1::LocateRequest by_tokens;
+  by_tokens.set_namespace_("default");
+  for (uint32_t t : tokens) by_tokens.add_token_ids(t);
+  by_tokens.set_block_tokens(16);
+  v1::LocateRequest by_hashes;
+  by_hashes.set_namespace_("default");
+  for (const auto& h : chain) by_hashes.add_chain_hashes(std::string(h.view()));
+  for (const v1::LocateRequest& req : {by_tokens, by_hashes}) {
+    v1::LocateResponse resp;
+    grpc::ClientContext ctx;
+    ASSERT_TRUE(stub_->Locate(&ctx, req, &resp).ok());
+    EXPECT_EQ(resp.total_blocks(), 4u);
+    ASSERT_EQ(resp.nodes_size(), 2);  // c holds nothing
+    EXPECT_EQ(resp.nodes(0).node_id(), "b");
+    EXPECT_EQ(resp.nodes(0).endpoint(), "b:7070");
+    EXPECT_EQ(resp.nodes(0).matched_blocks(), 4u);
+    EXPECT_EQ(resp.nodes(0).tiers().hbm(), 1u);
+    EXPECT_EQ(resp.nodes(0).tiers().dram(), 3u);
+    EXPECT_EQ(resp.nodes(1).node_id(), "a");
+    EXPECT_EQ(resp.nodes(1).matched_blocks(), 2u);
+    EXPECT_EQ(resp.nodes(1).tiers().ssd(), 2u);
+  }
+  // Nothing was routed.
+  v1::ExperimentReport report;
+  grpc::ClientContext rctx;
+  ASSERT_TRUE(stub_->GetExperimentReport(&rctx, v1::GetExperimentReportRequest(), &report).ok());
+  EXPECT_EQ(report.requests(), 0u);
+}
+
+TEST_F(RouterServiceTest, MalformedLocateRequestsAreInvalidArgumentAndNoNodeIsAnEmptyAnswer) {
+  auto call = [&](const v1::LocateRequest& req, v1::LocateResponse* resp) {
+    grpc::ClientContext ctx;
+    return stub_->Locate(&ctx, req, resp).error_code();
+  };
+  v1::LocateResponse resp;
+  v1::LocateRequest none;
+  none.set_namespace_("default");
+  EXPECT_EQ(call(none, &resp), grpc::StatusCode::INVALID_ARGUMENT);
+  v1::LocateRequest both = none;
+  both.add_token_ids(1);
+  both.add_chain_hashes(std::string(32, 'x'));
+  EXPECT_EQ(call(both, &resp), grpc::StatusCode::INVALID_ARGUMENT);
+  v1::LocateRequest short_hash = none;
+  short_hash.add_chain_hashes("abc");
+  EXPECT_EQ(call(short_hash, &resp), grpc::StatusCode::INVALID_ARGUMENT);
+  v1::LocateRequest no_namespace;
+  no_namespace.add_chain_hashes(std::string(32, 'x'));
+  EXPECT_EQ(call(no_namespace, &resp), grpc::StatusCode::INVALID_ARGUMENT);
+  v1::LocateRequest partial = none;
+  partial.add_token_ids(1);
+  partial.set_block_tokens(16);
+  EXPECT_EQ(call(partial, &resp), grpc::StatusCode::INVALID_ARGUMENT);
+  v1::LocateRequest fine = none;
+  fine.add_chain_hashes(std::string(32, 'x'));
+  EXPECT_EQ(call(fine, &resp), grpc::StatusCode::OK);  // Route would say UNAVAILABLE
+  EXPECT_EQ(resp.total_blocks(), 1u);
+  EXPECT_EQ(resp.nodes_size(), 0);
+}
+
 TEST_F(RouterServiceTest, AStreamForAnUnregisteredNodeFailsAndMalformedEventsAreRejected) {
   {
     grpc::ClientContext ctx;
