@@ -49,6 +49,74 @@ TEST(BenchArgsTest, RejectsUnknownFlagsCommandsAndBadValues) {
       ParseBenchArgs({"workload", "--node", "h:1", "--chains", "2", "--gpu-chains", "3"}).ok());
 }
 
+TEST(BenchArgsTest, ReplayTakesEveryDocumentedOption) {
+  absl::StatusOr<BenchCommand> cmd = ParseBenchArgs(
+      {"replay", "--trace", "t.jsonl", "--requests", "100", "--time-scale", "0.5", "--nodes",
+       "8", "--experiment", "locality=50,round_robin=50", "--tiers", "hbm+dram",
+       "--hbm-capacity", "8GiB", "--dram-capacity", "2TiB", "--ssd-capacity", "4TiB",
+       "--ssd-gbps", "2.5", "--peer-gbps", "25", "--load-policy", "always", "--mode", "live",
+       "--seed", "3", "--speedup", "5", "--live-block-bytes", "16KiB", "--output", "json",
+       "--plot", "p.png", "--route-memory", "10"});
+  ASSERT_TRUE(cmd.ok()) << cmd.status();
+  const ReplayOptions& r = cmd->replay;
+  EXPECT_EQ(cmd->kind, BenchCommand::Kind::kReplay);
+  EXPECT_EQ(r.trace_path, "t.jsonl");
+  EXPECT_EQ(r.trace.max_requests, 100u);
+  EXPECT_EQ(r.trace.time_scale, 0.5);
+  EXPECT_EQ(r.nodes, 8);
+  EXPECT_EQ(r.experiment, "locality=50,round_robin=50");
+  EXPECT_EQ(r.tiers, TierSet::kHbmDram);
+  EXPECT_EQ(r.hbm_bytes, 8ull << 30);
+  EXPECT_EQ(r.dram_bytes, 2ull << 40);
+  EXPECT_EQ(r.ssd_bytes, 4ull << 40);
+  EXPECT_EQ(r.ssd_gbps, 2.5);
+  EXPECT_EQ(r.peer_gbps, 25);
+  EXPECT_EQ(r.load_policy, LoadPolicy::kAlways);
+  EXPECT_EQ(r.mode, ReplayMode::kLive);
+  EXPECT_EQ(r.live.speedup, 5);
+  EXPECT_EQ(r.live.block_bytes, 16u << 10);
+  EXPECT_EQ(r.route_memory_s, 10);
+  EXPECT_EQ(cmd->plot, "p.png");
+  EXPECT_EQ(cmd->output, OutputFormat::kJson);
+}
+
+TEST(BenchArgsTest, ReplayDefaultsAndRejections) {
+  absl::StatusOr<BenchCommand> cmd = ParseBenchArgs({"replay", "--trace", "t"});
+  ASSERT_TRUE(cmd.ok()) << cmd.status();
+  EXPECT_EQ(cmd->replay.mode, ReplayMode::kSim);
+  EXPECT_EQ(cmd->replay.tiers, TierSet::kHbmDramSsd);
+  EXPECT_EQ(cmd->replay.dram_bytes, 1ull << 40);
+  EXPECT_EQ(cmd->replay.ssd_bytes, 8ull << 40);
+  EXPECT_EQ(cmd->replay.experiment, "locality");
+  EXPECT_FALSE(ParseBenchArgs({"replay"}).ok());  // no trace
+  EXPECT_FALSE(ParseBenchArgs({"replay", "--trace", "t", "--tiers", "ssd"}).ok());
+  EXPECT_FALSE(ParseBenchArgs({"replay", "--trace", "t", "--mode", "fast"}).ok());
+  EXPECT_FALSE(ParseBenchArgs({"replay", "--trace", "t", "--policy", "nearest"}).ok());
+  EXPECT_FALSE(ParseBenchArgs({"replay", "--trace", "t", "--nodes", "0"}).ok());
+  EXPECT_FALSE(ParseBenchArgs({"replay", "--trace", "t", "--time-scale", "0"}).ok());
+  EXPECT_FALSE(ParseBenchArgs({"replay", "--trace", "t", "--load-policy", "never"}).ok());
+}
+
+TEST(BenchArgsTest, GenAndExperimentsParse) {
+  absl::StatusOr<BenchCommand> gen =
+      ParseBenchArgs({"gen", "--out", "g.jsonl", "--requests", "50", "--rate", "2", "--seed", "4"});
+  ASSERT_TRUE(gen.ok()) << gen.status();
+  EXPECT_EQ(gen->kind, BenchCommand::Kind::kGen);
+  EXPECT_EQ(gen->gen_out, "g.jsonl");
+  EXPECT_EQ(gen->gen.requests, 50u);
+  EXPECT_EQ(gen->gen.rate_per_s, 2);
+  EXPECT_EQ(gen->gen.seed, 4u);
+  EXPECT_FALSE(ParseBenchArgs({"gen", "--rate", "0"}).ok());
+  absl::StatusOr<BenchCommand> x =
+      ParseBenchArgs({"experiments", "--trace", "t", "--only", "bd", "--results", "r.md"});
+  ASSERT_TRUE(x.ok()) << x.status();
+  EXPECT_EQ(x->kind, BenchCommand::Kind::kExperiments);
+  EXPECT_EQ(x->experiments.only, "bd");
+  EXPECT_EQ(x->experiments.results_path, "r.md");
+  EXPECT_FALSE(ParseBenchArgs({"experiments"}).ok());
+  EXPECT_FALSE(ParseBenchArgs({"experiments", "--trace", "t", "--only", "e"}).ok());
+}
+
 TEST(BenchArgsTest, HelpAnywhere) {
   EXPECT_EQ(ParseBenchArgs({})->kind, BenchCommand::Kind::kHelp);
   EXPECT_EQ(ParseBenchArgs({"tiers", "--help"})->kind, BenchCommand::Kind::kHelp);

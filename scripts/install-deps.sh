@@ -10,6 +10,7 @@ PACKAGES=(
   libgtest-dev libgmock-dev
   libzmq3-dev cppzmq-dev libmsgpack-cxx-dev
   python3 python3-zmq python3-msgpack
+  gnuplot-nox
 )
 
 missing=()

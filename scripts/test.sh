@@ -13,8 +13,8 @@ echo "== ctest: unit and process-level tests"
 ctest --test-dir build --output-on-failure -j 2 --timeout 300
 
 if [ "${STRATA_SKIP_SANITIZERS:-0}" != "1" ]; then
-  echo "== ASan+UBSan: core unit tests"
-  BUILD_DIR=build-asan STRATA_SANITIZE=address STRATA_TARGETS="common_test cachenode_test clients_test router_test" \
+  echo "== ASan+UBSan: core and bench unit tests"
+  BUILD_DIR=build-asan STRATA_SANITIZE=address STRATA_TARGETS="common_test cachenode_test clients_test router_test bench_test" \
     ./scripts/build.sh
   ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
     ctest --test-dir build-asan -L unit --output-on-failure -j 2 --timeout 300
