@@ -325,7 +325,10 @@ std::string FormatReplayText(const ReplayResult& r) {
   ReplayFigures all = r.all;
   if (!r.policies.empty()) all.policy = "(all)";
   absl::StrAppend(&out, FiguresRow(all));
-  absl::StrAppend(&out, "(times in ms; hit columns: share of prompt blocks served per tier)\n");
+  absl::StrAppend(&out, "(times in ms; hit columns: share of prompt blocks served per tier",
+                  r.policies.empty() ? ")\n"
+                                     : "; the arms share the cluster, so an arm's tok/s counts only "
+                                       "its own requests: compare arms by TTFT and hits)\n");
   if (!r.policies.empty()) {
     absl::StrAppend(&out, "\nshadow evaluation (what each arm would have matched on every "
                           "request):\n");
