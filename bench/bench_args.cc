@@ -7,6 +7,7 @@
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 #include "absl/strings/string_view.h"
 #include "common/byte_size.h"
 #include "common/status_macros.h"
@@ -39,6 +40,29 @@ Setter Integer(const std::string& flag, T* out) {
       return Bad(flag, v, "not a non-negative integer in range");
     }
     *out = static_cast<T>(n);
+    return absl::OkStatus();
+  };
+}
+
+// A comma-separated list of sizes ("256KiB,2MiB,32MiB").
+Setter ByteList(const std::string& flag, std::vector<uint64_t>* out) {
+  return [flag, out](const std::string& v) {
+    std::vector<uint64_t> sizes;
+    for (absl::string_view part : absl::StrSplit(common::ToAbsl(v), ',')) {
+      absl::StatusOr<uint64_t> n = common::ParseByteSize(std::string(part));
+      if (!n.ok()) return Bad(flag, v, std::string(n.status().message()));
+      sizes.push_back(*n);
+    }
+    *out = std::move(sizes);
+    return absl::OkStatus();
+  };
+}
+
+Setter Paths(std::vector<TiersPath>* out) {
+  return [out](const std::string& v) {
+    absl::StatusOr<std::vector<TiersPath>> paths = ParseTiersPaths(v);
+    if (!paths.ok()) return Bad("paths", v, std::string(paths.status().message()));
+    *out = std::move(*paths);
     return absl::OkStatus();
   };
 }
@@ -125,13 +149,19 @@ absl::StatusOr<BenchCommand> ParseBenchArgs(const std::vector<std::string>& args
     TiersOptions& t = cmd.tiers;
     STRATA_RETURN_IF_ERROR(
         ApplyFlags(args, 1,
-                   {{"block-bytes", Bytes("block-bytes", &t.block_bytes)},
-                    {"blocks", Integer("blocks", &t.blocks)},
+                   {{"block-bytes", ByteList("block-bytes", &t.block_sizes)},
+                    {"working-set", Bytes("working-set", &t.working_set_bytes)},
                     {"dir", Text(&t.dir)},
                     {"output", Output(&cmd.output)},
                     {"seconds-per-case", Seconds("seconds-per-case", &t.seconds_per_case)},
-                    {"chain-blocks", Integer("chain-blocks", &t.chain_blocks)},
-                    {"rss-dram-bytes", Bytes("rss-dram-bytes", &t.rss_dram_bytes)}}));
+                    {"chain-bytes", Bytes("chain-bytes", &t.chain_bytes)},
+                    {"rss-dram-bytes", Bytes("rss-dram-bytes", &t.rss_dram_bytes)},
+                    {"paths", Paths(&t.paths)},
+                    {"resp-clients", Integer("resp-clients", &t.resp_clients)},
+                    {"ssd-read-threads", Integer("ssd-read-threads", &t.ssd.read_threads)},
+                    {"ssd-flush-threads", Integer("ssd-flush-threads", &t.ssd.flush_threads)},
+                    {"ssd-write-buffers", Integer("ssd-write-buffers", &t.ssd.max_write_buffers)},
+                    {"ssd-write-io-bytes", Bytes("ssd-write-io-bytes", &t.ssd.write_io_bytes)}}));
     STRATA_RETURN_IF_ERROR(t.Validate());
     return cmd;
   }
@@ -267,12 +297,20 @@ absl::StatusOr<BenchCommand> ParseBenchArgs(const std::vector<std::string>& args
 std::string BenchUsage() {
   return R"(strata-bench: Strata benchmarks, each judged against limits measured in the same run.
 
-  strata-bench tiers [--block-bytes 2MiB] [--blocks 256] [--dir /tmp] [--output text|json]
-                     [--seconds-per-case 2] [--chain-blocks 32] [--rss-dram-bytes 1GiB]
-      Put/get throughput of the DRAM tier, the SSD tier and the gRPC data plane next to memcpy,
-      O_DIRECT sequential writes / random reads on the same disk, and one loopback TCP stream;
-      SSD read/write amplification from /proc/self/io; resident memory of a node whose DRAM
-      tier is full. Disk cases run in a fresh directory under --dir, removed at the end.
+  strata-bench tiers [--block-bytes 256KiB,2MiB,32MiB] [--working-set 512MiB] [--dir /tmp]
+                     [--paths memory,shm,grpc,resp,ssd,rss] [--seconds-per-case 2]
+                     [--chain-bytes 64MiB] [--resp-clients 4] [--rss-dram-bytes 1GiB]
+                     [--ssd-read-threads 4] [--ssd-flush-threads N] [--ssd-write-buffers N]
+                     [--ssd-write-io-bytes BYTES] [--output text|json]
+      Put/get throughput of every data plane and tier, once per block size, each next to the
+      limit it is bounded by, measured in the same run: the DRAM tier and the shared-memory path
+      against memcpy; gRPC against one loopback TCP stream; RESP (redis-benchmark) against the
+      same benchmark on a redis-server it starts; the SSD tier against O_DIRECT sequential writes
+      and random reads of the same sizes and concurrency on the same disk, and against db_bench
+      with RocksDB's defaults. SSD read/write amplification from /proc/self/io; resident memory of
+      a node whose DRAM tier is full. Peers not installed (redis-server, redis-benchmark,
+      db_bench) are skipped with a note. Disk cases run in a fresh directory under --dir,
+      removed at the end. --ssd-* override the SSD tier's settings (defaults: the node's).
 
   strata-bench workload --node HOST:PORT [--namespace default] [--chains 8]
                         [--blocks-per-chain 8] [--block-bytes 2MiB] [--seed 1]

@@ -6,22 +6,32 @@ namespace strata::bench {
 namespace {
 
 TEST(BenchArgsTest, TiersTakesSpaceAndEqualsForms) {
-  absl::StatusOr<BenchCommand> cmd =
-      ParseBenchArgs({"tiers", "--block-bytes", "1MiB", "--blocks=64", "--dir", "/var/tmp",
-                      "--output=json", "--seconds-per-case", "0.5"});
+  absl::StatusOr<BenchCommand> cmd = ParseBenchArgs(
+      {"tiers", "--block-bytes", "1MiB,32MiB", "--working-set=64MiB", "--dir", "/var/tmp",
+       "--output=json", "--seconds-per-case", "0.5", "--paths", "ssd,grpc",
+       "--ssd-read-threads", "8", "--ssd-write-io-bytes", "2MiB"});
   ASSERT_TRUE(cmd.ok()) << cmd.status();
   EXPECT_EQ(cmd->kind, BenchCommand::Kind::kTiers);
-  EXPECT_EQ(cmd->tiers.block_bytes, 1u << 20);
-  EXPECT_EQ(cmd->tiers.blocks, 64u);
+  EXPECT_EQ(cmd->tiers.block_sizes, (std::vector<uint64_t>{1u << 20, 32u << 20}));
+  EXPECT_EQ(cmd->tiers.working_set_bytes, 64u << 20);
+  EXPECT_EQ(cmd->tiers.BlocksFor(1u << 20), 64u);
+  EXPECT_EQ(cmd->tiers.BlocksFor(32u << 20), 8u);  // never fewer than 8 blocks
   EXPECT_EQ(cmd->tiers.dir, "/var/tmp");
   EXPECT_EQ(cmd->output, OutputFormat::kJson);
   EXPECT_EQ(cmd->tiers.seconds_per_case, absl::Milliseconds(500));
+  EXPECT_EQ(cmd->tiers.paths, (std::vector<TiersPath>{TiersPath::kSsd, TiersPath::kGrpc}));
+  EXPECT_TRUE(cmd->tiers.Has(TiersPath::kSsd));
+  EXPECT_FALSE(cmd->tiers.Has(TiersPath::kShm));
+  EXPECT_EQ(cmd->tiers.ssd.read_threads, 8);
+  EXPECT_EQ(cmd->tiers.ssd.write_io_bytes, 2u << 20);
 }
 
 TEST(BenchArgsTest, TiersDefaultsAreTheDocumentedOnes) {
   absl::StatusOr<BenchCommand> cmd = ParseBenchArgs({"tiers"});
   ASSERT_TRUE(cmd.ok()) << cmd.status();
-  EXPECT_EQ(cmd->tiers.block_bytes, 2u << 20);
+  EXPECT_EQ(cmd->tiers.block_sizes, (std::vector<uint64_t>{256u << 10, 2u << 20, 32u << 20}));
+  EXPECT_EQ(cmd->tiers.paths.size(), 6u);
+  EXPECT_EQ(cmd->tiers.ssd.read_threads, cachenode::SsdTierOptions{}.read_threads);
   EXPECT_EQ(cmd->output, OutputFormat::kText);
 }
 
@@ -39,8 +49,11 @@ TEST(BenchArgsTest, WorkloadNeedsANode) {
 TEST(BenchArgsTest, RejectsUnknownFlagsCommandsAndBadValues) {
   EXPECT_FALSE(ParseBenchArgs({"tiers", "--bogus", "1"}).ok());
   EXPECT_FALSE(ParseBenchArgs({"frobnicate"}).ok());
-  EXPECT_FALSE(ParseBenchArgs({"tiers", "--blocks"}).ok());
-  EXPECT_FALSE(ParseBenchArgs({"tiers", "--blocks", "-3"}).ok());
+  EXPECT_FALSE(ParseBenchArgs({"tiers", "--working-set"}).ok());
+  EXPECT_FALSE(ParseBenchArgs({"tiers", "--resp-clients", "-3"}).ok());
+  EXPECT_FALSE(ParseBenchArgs({"tiers", "--paths", "memory,floppy"}).ok());
+  EXPECT_FALSE(ParseBenchArgs({"tiers", "--block-bytes", "2MiB,"}).ok());
+  EXPECT_FALSE(ParseBenchArgs({"tiers", "--ssd-read-threads", "0"}).ok());
   EXPECT_FALSE(ParseBenchArgs({"tiers", "--block-bytes", "2 parsecs"}).ok());
   EXPECT_FALSE(ParseBenchArgs({"tiers", "--output", "xml"}).ok());
   EXPECT_FALSE(ParseBenchArgs({"tiers", "--seconds-per-case", "0"}).ok());

@@ -62,6 +62,10 @@ absl::StatusOr<std::unique_ptr<InProcessNode>> InProcessNode::Start(
   node_options.ssd.capacity_bytes = options.ssd_bytes;
   node_options.ssd.path = options.ssd_path;
   node_options.namespaces = {options.namespace_name};
+  node_options.resp_listen = options.resp_listen;
+  node_options.resp.namespace_name = options.namespace_name;
+  node_options.local_socket = options.local_socket;
+  node_options.local.verify_dram_reads = options.local_verify_dram_reads;
   std::unique_ptr<InProcessNode> node(new InProcessNode());
   STRATA_ASSIGN_OR_RETURN(node->node_, cachenode::Node::Create(node_options));
   STRATA_RETURN_IF_ERROR(node->node_->Serve());

@@ -24,6 +24,12 @@ struct InProcessNodeOptions {
   uint64_t ssd_bytes = 0;   // SSD tier capacity; 0: none
   std::string ssd_path;     // RocksDB directory when ssd_bytes > 0
   std::string namespace_name = "bench";
+  // RESP endpoint HOST:PORT (port 0 picks one); empty: off. Its keys map into namespace_name.
+  std::string resp_listen;
+  // Unix socket of the shared-memory data plane (needs dram_bytes > 0); empty: off.
+  std::string local_socket;
+  // With local_socket: the node verifies DRAM copies before handing them to shm readers too.
+  bool local_verify_dram_reads = false;
 };
 
 // A node wired exactly like strata-cachenode (cachenode::Node), serving on 127.0.0.1 (an ephemeral
@@ -34,6 +40,8 @@ class InProcessNode {
 
   std::string target() const { return node_->address(); }
   common::NamespaceId namespace_id() const { return namespace_id_; }
+  // The RESP endpoint's port; 0 when resp_listen was empty.
+  int resp_port() const { return node_->resp_port(); }
   cachenode::TieredStore* store() { return node_->store(); }
 
  private:

@@ -1,6 +1,8 @@
 #include "cachenode/cache_node_service.h"
 
+#include <google/protobuf/descriptor.h>
 #include <grpcpp/grpcpp.h>
+#include <grpcpp/support/method_handler.h>
 
 #include <algorithm>
 #include <cstring>
@@ -9,12 +11,26 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "common/byte_size.h"
+#include "common/grpc_byte_buffer.h"
 #include "common/grpc_status.h"
 #include "common/status_macros.h"
 
 namespace strata::cachenode {
 
 using common::ToGrpcStatus;
+
+namespace {
+
+// Position of a method in the generated service: the proto's declaration order, which is the order
+// the generated Service constructor registers its methods in.
+int MethodIndex(const char* name) {
+  const google::protobuf::MethodDescriptor* method =
+      strata::v1::GetRequest::descriptor()->file()->FindServiceByName("CacheNode")->FindMethodByName(
+          name);
+  return method->index();
+}
+
+}  // namespace
 
 strata::v1::Tier ToProtoTier(TierKind kind) {
   switch (kind) {
@@ -62,7 +78,24 @@ CacheNodeService::CacheNodeService(TieredStore* store, NamespaceRegistry* namesp
       engines_(engines),
       options_(options),
       observer_(observer),
-      clock_(clock) {}
+      clock_(clock) {
+  // Replaces the generated Put and Get handlers with raw ones. As streamed methods the server
+  // hands them the call's messages as they come; their wire format does not change.
+  MarkMethodStreamed(
+      MethodIndex("Put"),
+      new grpc::internal::BidiStreamingHandler<CacheNodeService, grpc::ByteBuffer,
+                                               strata::v1::PutResponse>(
+          [](CacheNodeService* service, grpc::ServerContext* context, PutStream* stream) {
+            return service->StreamPut(context, stream);
+          },
+          this));
+  MarkMethodStreamed(
+      MethodIndex("Get"),
+      new grpc::internal::SplitServerStreamingHandler<strata::v1::GetRequest, grpc::ByteBuffer>(
+          [this](grpc::ServerContext* context, GetStream* stream) {
+            return StreamGet(context, stream);
+          }));
+}
 
 bool CacheNodeService::WaitUntilIdle(absl::Duration timeout) {
   absl::MutexLock lock(&inflight_mu_);
@@ -97,20 +130,28 @@ absl::StatusOr<std::vector<common::ChainHash>> CacheNodeService::ParseChain(
   return chain;
 }
 
-grpc::Status CacheNodeService::Put(grpc::ServerContext* context,
-                                   grpc::ServerReader<strata::v1::PutRequest>* reader,
-                                   strata::v1::PutResponse* response) {
+grpc::Status CacheNodeService::StreamPut(grpc::ServerContext* context, PutStream* stream) {
   RpcTimer timer(this, "Put");
-  return timer.Done(ToGrpcStatus(DoPut(context, reader, response)));
+  strata::v1::PutResponse response;
+  absl::Status status = DoPut(context, stream, &response);
+  // As the generated client-streaming handler does: the response travels only with an OK status.
+  if (status.ok() && !stream->Write(response)) {
+    status = absl::CancelledError("client went away before the put results were sent");
+  }
+  return timer.Done(ToGrpcStatus(status));
 }
 
-absl::Status CacheNodeService::DoPut(grpc::ServerContext* context,
-                                     grpc::ServerReader<strata::v1::PutRequest>* reader,
+absl::Status CacheNodeService::DoPut(grpc::ServerContext* context, PutStream* stream,
                                      strata::v1::PutResponse* response) {
+  // The block being received. Its bytes go straight into a reserved DRAM slot when the block
+  // lands in DRAM (one copy on the node); otherwise (HBM, no host-addressable DRAM tier, DRAM
+  // cannot make room) into a heap buffer that TieredStore::Put copies where it belongs.
   struct Pending {
     BlockInfo info;
     bool from_gpu = false;
+    ReservedSlot slot;
     std::unique_ptr<std::byte[]> bytes;
+    std::byte* data = nullptr;  // slot's or bytes'
     uint64_t received = 0;
   };
   std::optional<Pending> cur;
@@ -120,8 +161,45 @@ absl::Status CacheNodeService::DoPut(grpc::ServerContext* context,
         s.code(), absl::StrCat("block ", index, ": ", s.message(), " (", response->results_size(),
                                " earlier blocks committed)"));
   };
-  strata::v1::PutRequest req;
-  while (reader->Read(&req)) {
+  // One chunk of `size` bytes: `copy_to` writes it at the given address (the assembly buffer).
+  auto on_chunk = [&](uint64_t size, const auto& copy_to) -> absl::Status {
+    if (!cur.has_value()) {
+      return fail(absl::InvalidArgumentError("payload chunk without a block header"));
+    }
+    if (cur->received + size > cur->info.size) {
+      return fail(absl::InvalidArgumentError(absl::StrCat(
+          "chunks exceed the declared size of ", cur->info.size, " bytes; not committed")));
+    }
+    copy_to(cur->data + cur->received);
+    cur->received += size;
+    if (cur->received == cur->info.size) {
+      auto tier = cur->slot.valid()
+                      ? store_->CommitDram(cur->info, std::move(cur->slot))
+                      : store_->Put(cur->info, {cur->data, cur->info.size}, cur->from_gpu);
+      if (!tier.ok()) return fail(tier.status());
+      strata::v1::PutBlockResult* r = response->add_results();
+      r->set_chain_hash(std::string(cur->info.key.hash.view()));
+      r->set_code(0);
+      r->set_tier(ToProtoTier(*tier));
+      cur.reset();
+    }
+    return absl::OkStatus();
+  };
+  grpc::ByteBuffer buffer;
+  strata::v1::PutRequest req;  // headers, and chunks some other encoder laid out differently
+  while (stream->Read(&buffer)) {
+    // The chunk path: the payload's slices are copied once, straight into the block.
+    if (std::optional<common::BytesField> chunk = common::SplitBytesField(buffer);
+        chunk.has_value() && chunk->field_number == strata::v1::PutRequest::kChunkFieldNumber) {
+      STRATA_RETURN_IF_ERROR(on_chunk(chunk->size, [&](std::byte* out) {
+        for (const grpc::Slice& slice : chunk->payload) {
+          std::memcpy(out, slice.begin(), slice.size());
+          out += slice.size();
+        }
+      }));
+      continue;
+    }
+    if (absl::Status s = common::ProtoFromBuffer(buffer, &req); !s.ok()) return fail(s);
     if (req.has_header()) {
       if (cur.has_value()) {
         return fail(absl::InvalidArgumentError(absl::StrCat("truncated: next header arrived after ",
@@ -144,27 +222,21 @@ absl::Status CacheNodeService::DoPut(grpc::ServerContext* context,
       cur->info = BlockInfo{common::BlockKey{h.key().namespace_id(), *hash}, h.size_bytes(),
                             h.checksum(), h.chain_position()};
       cur->from_gpu = h.from_gpu();
-      cur->bytes = std::make_unique_for_overwrite<std::byte[]>(h.size_bytes());
+      if (!cur->from_gpu || store_->tier(TierKind::kHbm) == nullptr) {
+        if (absl::StatusOr<ReservedSlot> slot = store_->ReserveDram(h.size_bytes()); slot.ok()) {
+          cur->slot = std::move(*slot);
+          cur->data = cur->slot.data().data();
+        }
+      }
+      if (!cur->slot.valid()) {
+        cur->bytes = std::make_unique_for_overwrite<std::byte[]>(h.size_bytes());
+        cur->data = cur->bytes.get();
+      }
     } else if (req.item_case() == strata::v1::PutRequest::kChunk) {
-      if (!cur.has_value()) {
-        return fail(absl::InvalidArgumentError("payload chunk without a block header"));
-      }
       const std::string& chunk = req.chunk();
-      if (cur->received + chunk.size() > cur->info.size) {
-        return fail(absl::InvalidArgumentError(absl::StrCat(
-            "chunks exceed the declared size of ", cur->info.size, " bytes; not committed")));
-      }
-      std::memcpy(cur->bytes.get() + cur->received, chunk.data(), chunk.size());
-      cur->received += chunk.size();
-      if (cur->received == cur->info.size) {
-        auto tier = store_->Put(cur->info, {cur->bytes.get(), cur->info.size}, cur->from_gpu);
-        if (!tier.ok()) return fail(tier.status());
-        strata::v1::PutBlockResult* r = response->add_results();
-        r->set_chain_hash(std::string(cur->info.key.hash.view()));
-        r->set_code(0);
-        r->set_tier(ToProtoTier(*tier));
-        cur.reset();
-      }
+      STRATA_RETURN_IF_ERROR(on_chunk(chunk.size(), [&](std::byte* out) {
+        std::memcpy(out, chunk.data(), chunk.size());
+      }));
     } else {
       return fail(absl::InvalidArgumentError("put message carries neither header nor chunk"));
     }
@@ -179,16 +251,18 @@ absl::Status CacheNodeService::DoPut(grpc::ServerContext* context,
   return absl::OkStatus();
 }
 
-grpc::Status CacheNodeService::Get(grpc::ServerContext* context,
-                                   const strata::v1::GetRequest* request,
-                                   grpc::ServerWriter<strata::v1::GetResponse>* writer) {
+grpc::Status CacheNodeService::StreamGet(grpc::ServerContext* context, GetStream* stream) {
   RpcTimer timer(this, "Get");
-  return timer.Done(ToGrpcStatus(DoGet(context, *request, writer)));
+  strata::v1::GetRequest request;
+  if (!stream->Read(&request)) {
+    return timer.Done(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                                   "the stream carried no parsable GetRequest"));
+  }
+  return timer.Done(ToGrpcStatus(DoGet(context, request, stream)));
 }
 
 absl::Status CacheNodeService::DoGet(grpc::ServerContext* context,
-                                     const strata::v1::GetRequest& request,
-                                     grpc::ServerWriter<strata::v1::GetResponse>* writer) {
+                                     const strata::v1::GetRequest& request, GetStream* stream) {
   STRATA_ASSIGN_OR_RETURN(std::vector<common::ChainHash> chain,
                           ParseChain(request.namespace_id(), request.chain_hashes()));
   uint64_t chunk_bytes =
@@ -210,7 +284,7 @@ absl::Status CacheNodeService::DoGet(grpc::ServerContext* context,
         store_->GetChain(request.namespace_id(), std::span(chain).subspan(begin, end - begin),
                          request.stop_at_first_miss());
     for (size_t i = 0; i < reads.size(); ++i) {
-      const BlockRead& r = reads[i];
+      BlockRead& r = reads[i];
       strata::v1::GetBlockHeader* h = msg.mutable_header();
       h->Clear();
       h->set_index(static_cast<uint32_t>(begin + i));
@@ -222,16 +296,21 @@ absl::Status CacheNodeService::DoGet(grpc::ServerContext* context,
       } else {
         h->set_miss_code(static_cast<int>(r.status.code()));
       }
-      if (!writer->Write(msg)) return cancelled;
+      if (!stream->Write(common::ProtoToBuffer(msg))) return cancelled;
       if (!r.status.ok()) {
         if (request.stop_at_first_miss()) return absl::OkStatus();
         continue;
       }
+      // The pin becomes shared: every chunk's slice holds it until gRPC has written the chunk (or
+      // dropped it when the stream fails), which can be after this handler has returned.
       const std::span<const std::byte> data = r.handle.data();
+      const auto pin = std::make_shared<const BlockHandle>(std::move(r.handle));
       for (uint64_t off = 0; off < data.size(); off += chunk_bytes) {
         const uint64_t n = std::min<uint64_t>(chunk_bytes, data.size() - off);
-        msg.set_chunk(reinterpret_cast<const char*>(data.data() + off), n);
-        if (!writer->Write(msg)) return cancelled;
+        if (!stream->Write(common::BytesFieldMessage(strata::v1::GetResponse::kChunkFieldNumber,
+                                                     data.subspan(off, n), pin))) {
+          return cancelled;
+        }
       }
     }
     if (request.stop_at_first_miss() && reads.size() < end - begin) return absl::OkStatus();

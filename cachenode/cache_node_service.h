@@ -3,16 +3,26 @@
 //
 // The service validates input at the boundary (namespace known, 32-byte hashes, sizes, request
 // limits) and maps results to gRPC codes through common/grpc_status.h; the store does the rest.
-// Payload bytes are copied, never parsed or re-encoded: chunks go straight between the wire and the
-// tiers. Put commits a block only once all its bytes have arrived and the checksum matches; an
-// invalid block ends the stream with its status, and the blocks committed before it stay.
+// Put commits a block only once all its bytes have arrived and the checksum matches; an invalid
+// block ends the stream with its status, and the blocks committed before it stay.
 // ReportEngineLoad only records an engine's load in the node's EngineLoadTable.
+//
+// Payload bytes are never serialized. Put and Get are served by raw handlers (installed by the
+// constructor in place of the generated ones) that read and write grpc::ByteBuffers, with the same
+// protobuf wire format, so generated clients work unchanged (common/grpc_byte_buffer.h):
+// - Get sends each chunk as framing bytes plus a slice that references the pinned block in its
+//   tier; the slice holds the pin until gRPC has written it. No user-space copy on the node.
+// - Put copies each received chunk's slices once: into a DRAM slot reserved for the block
+//   (TieredStore::ReserveDram), which CommitDram verifies and adopts; or, for blocks bound for HBM
+//   or when DRAM cannot make room, into a buffer that TieredStore::Put copies into its tier.
 //
 // Handlers run on gRPC's sync-server threads and are thread-safe; deadlines and cancellation are
 // checked between blocks and chunks.
 #pragma once
 
 #include <grpcpp/server.h>
+#include <grpcpp/support/byte_buffer.h>
+#include <grpcpp/support/sync_stream.h>
 
 #include <memory>
 #include <string>
@@ -39,10 +49,13 @@ class RpcObserver {
 
 struct CacheNodeServiceOptions {
   // Payload chunk size when the client does not ask for one. 1 MiB measured best on loopback (see
-  // bench/RESULTS.md); clients may ask for 64 KiB-4 MiB.
+  // bench/RESULTS.md); with zero-copy chunks 256 KiB-4 MiB measure within noise of it (see
+  // clients::ClientOptions::chunk_bytes). Clients may ask for 64 KiB-4 MiB.
   uint64_t default_chunk_bytes = 1ull << 20;
   uint32_t max_blocks_per_request = 4096;
-  // Payload bytes one Get stream pins at a time (SSD reads of a window are one MultiGet).
+  // Payload bytes one Get stream reads (and pins) per step; SSD reads of a window are one
+  // MultiGet. Chunks already handed to gRPC keep their block pinned until written, so a stream
+  // pins up to this plus what its HTTP/2 flow-control window holds.
   uint64_t get_window_bytes = 64ull << 20;
 };
 
@@ -60,10 +73,7 @@ class CacheNodeService final : public strata::v1::CacheNode::Service {
                    const CacheNodeServiceOptions& options, RpcObserver* observer = nullptr,
                    common::Clock* clock = common::Clock::Real());
 
-  grpc::Status Put(grpc::ServerContext* context, grpc::ServerReader<strata::v1::PutRequest>* reader,
-                   strata::v1::PutResponse* response) override;
-  grpc::Status Get(grpc::ServerContext* context, const strata::v1::GetRequest* request,
-                   grpc::ServerWriter<strata::v1::GetResponse>* writer) override;
+  // Put and Get are not overridden here: see StreamPut and StreamGet.
   grpc::Status Lookup(grpc::ServerContext* context, const strata::v1::LookupRequest* request,
                       strata::v1::LookupResponse* response) override;
   grpc::Status Delete(grpc::ServerContext* context, const strata::v1::DeleteRequest* request,
@@ -91,11 +101,16 @@ class CacheNodeService final : public strata::v1::CacheNode::Service {
   class RpcTimer;
   absl::StatusOr<std::vector<common::ChainHash>> ParseChain(
       common::NamespaceId ns, const google::protobuf::RepeatedPtrField<std::string>& hashes) const;
-  absl::Status DoPut(grpc::ServerContext* context,
-                     grpc::ServerReader<strata::v1::PutRequest>* reader,
+  // The raw streams: Put reads PutRequest messages as ByteBuffers and answers one PutResponse;
+  // Get reads one GetRequest and writes GetResponse messages as ByteBuffers.
+  using PutStream = grpc::ServerReaderWriter<strata::v1::PutResponse, grpc::ByteBuffer>;
+  using GetStream = grpc::ServerSplitStreamer<strata::v1::GetRequest, grpc::ByteBuffer>;
+  grpc::Status StreamPut(grpc::ServerContext* context, PutStream* stream);
+  grpc::Status StreamGet(grpc::ServerContext* context, GetStream* stream);
+  absl::Status DoPut(grpc::ServerContext* context, PutStream* stream,
                      strata::v1::PutResponse* response);
   absl::Status DoGet(grpc::ServerContext* context, const strata::v1::GetRequest& request,
-                     grpc::ServerWriter<strata::v1::GetResponse>* writer);
+                     GetStream* stream);
 
   TieredStore* const store_;
   NamespaceRegistry* const namespaces_;

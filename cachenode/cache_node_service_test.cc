@@ -10,6 +10,7 @@
 #include <random>
 
 #include "cachenode/memory_tier.h"
+#include "clients/cache_node_client.h"
 #include "common/checksum.h"
 #include "common/namespace_id.h"
 #include "gtest/gtest.h"
@@ -33,14 +34,77 @@ std::string Payload(int seed, size_t size) {
   return s;
 }
 
+// A DRAM tier that counts the pins its readers hold, so tests can wait for them all to be
+// released. Forwards everything else to a MemoryTier.
+class PinCountingTier final : public Tier {
+ public:
+  explicit PinCountingTier(uint64_t bytes)
+      : inner_(MemoryTierOptions{}, std::move(*CreateHostMemory({bytes, true, false, "pins"}))) {}
+
+  TierKind kind() const override { return inner_.kind(); }
+  std::string name() const override { return inner_.name(); }
+  TierUsage Usage() const override { return inner_.Usage(); }
+  uint64_t ChargeFor(uint64_t size) const override { return inner_.ChargeFor(size); }
+  absl::Status Put(const BlockInfo& info, std::span<const std::byte> payload) override {
+    return inner_.Put(info, payload);
+  }
+  absl::Status Erase(const BlockKey& key) override { return inner_.Erase(key); }
+  bool Contains(const BlockKey& key) const override { return inner_.Contains(key); }
+  absl::StatusOr<BlockHandle> Read(const BlockKey& key) override {
+    absl::StatusOr<BlockHandle> inner = inner_.Read(key);
+    if (!inner.ok()) return inner;
+    const BlockInfo info = inner->info();
+    const std::span<const std::byte> data = inner->data();
+    {
+      absl::MutexLock lock(&mu_);
+      ++pins_;
+    }
+    // The new handle's owner holds the inner pin and counts down when the last copy goes.
+    auto held = std::make_shared<BlockHandle>(std::move(*inner));
+    std::shared_ptr<const void> owner(held.get(), [this, held](const void*) mutable {
+      held.reset();
+      absl::MutexLock lock(&mu_);
+      --pins_;
+    });
+    return BlockHandle(info, data, std::move(owner));
+  }
+
+  // True once no pin is held; false if that does not happen within `timeout` (a leak).
+  bool AwaitNoPins(absl::Duration timeout) {
+    absl::MutexLock lock(&mu_);
+    auto none = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return pins_ == 0; };
+    return mu_.AwaitWithTimeout(absl::Condition(&none), timeout);
+  }
+  int pins() {
+    absl::MutexLock lock(&mu_);
+    return pins_;
+  }
+
+ private:
+  MemoryTier inner_;
+  absl::Mutex mu_;
+  int pins_ ABSL_GUARDED_BY(mu_) = 0;
+};
+
 class CacheNodeServiceTest : public ::testing::Test {
  protected:
+  // Tier sizes; a test fixture deriving from this one may change them before SetUp.
+  uint64_t dram_bytes_ = 32 * kMiB;
+  uint64_t max_block_bytes_ = 16 * kMiB;
+  bool count_pins_ = false;  // DRAM is a PinCountingTier (pin_tier_) instead of a MemoryTier
+
   void SetUp() override {
     StoreTiers tiers;
-    tiers.dram = std::make_unique<MemoryTier>(
-        MemoryTierOptions{}, std::move(*CreateHostMemory({32 * kMiB, true, false, "t"})));
+    if (count_pins_) {
+      auto tier = std::make_unique<PinCountingTier>(dram_bytes_);
+      pin_tier_ = tier.get();
+      tiers.dram = std::move(tier);
+    } else {
+      tiers.dram = std::make_unique<MemoryTier>(
+          MemoryTierOptions{}, std::move(*CreateHostMemory({dram_bytes_, true, false, "t"})));
+    }
     TieredStoreOptions so;
-    so.max_block_bytes = 16 * kMiB;
+    so.max_block_bytes = max_block_bytes_;
     store_ = std::move(*TieredStore::Open(so, std::move(tiers)));
     namespaces_ = std::move(*NamespaceRegistry::Open("", {"test-ns"}));
     ns_ = common::NamespaceIdOf("test-ns");
@@ -85,22 +149,25 @@ class CacheNodeServiceTest : public ::testing::Test {
     return writer->Finish();
   }
 
-  std::vector<strata::v1::PutRequest> Block(int i, const std::string& payload) {
+  std::vector<strata::v1::PutRequest> Block(int i, const std::string& payload,
+                                            size_t chunk = kMiB) {
     std::vector<strata::v1::PutRequest> msgs = {Header(i, payload)};
-    for (size_t off = 0; off < payload.size(); off += kMiB) {
+    for (size_t off = 0; off < payload.size(); off += chunk) {
       strata::v1::PutRequest c;
-      c.set_chunk(payload.substr(off, kMiB));
+      c.set_chunk(payload.substr(off, chunk));
       msgs.push_back(c);
     }
     return msgs;
   }
 
-  // Reads blocks back; returns payload per index ("" for a miss).
-  std::vector<std::string> GetChain(const std::vector<int>& ids, grpc::Status* status) {
+  // Reads blocks back; returns payload per index ("" for a miss). `chunks` counts chunk messages.
+  std::vector<std::string> GetChain(const std::vector<int>& ids, grpc::Status* status,
+                                    uint32_t max_chunk_bytes = 0, int* chunks = nullptr) {
     grpc::ClientContext ctx;
     strata::v1::GetRequest req;
     req.set_namespace_id(ns_);
     for (int i : ids) req.add_chain_hashes(Hash(i));
+    req.set_max_chunk_bytes(max_chunk_bytes);
     auto reader = stub_->Get(&ctx, req);
     std::vector<std::string> out(ids.size());
     strata::v1::GetResponse msg;
@@ -110,6 +177,7 @@ class CacheNodeServiceTest : public ::testing::Test {
         cur = msg.header().index();
       } else {
         out[cur] += msg.chunk();
+        if (chunks != nullptr) ++*chunks;
       }
     }
     *status = reader->Finish();
@@ -131,6 +199,7 @@ class CacheNodeServiceTest : public ::testing::Test {
   common::ManualClock clock_;
   std::unique_ptr<EngineLoadTable> engines_;
   common::NamespaceId ns_ = 0;
+  PinCountingTier* pin_tier_ = nullptr;
   std::unique_ptr<CacheNodeService> service_;
   NodeServer server_;
   std::shared_ptr<grpc::Channel> channel_;
@@ -259,6 +328,152 @@ TEST_F(CacheNodeServiceTest, BadInputGetsTheRightCodeAndTheNodeKeepsServing) {
   grpc::Status st;
   EXPECT_EQ(GetChain({7}, &st)[0], good);  // the earlier block is intact
   EXPECT_TRUE(st.ok());
+}
+
+// The node's raw Put and Get handlers speak plain protobuf: a generated stub, sending chunks the
+// way any protobuf encoder does, round-trips blocks byte-exactly, cut where the node cuts them.
+TEST_F(CacheNodeServiceTest, GeneratedStubRoundTripsBlocksAroundChunkBoundaries) {
+  constexpr size_t kChunk = 64 << 10;  // the smallest chunk a client may ask for
+  const std::vector<size_t> sizes = {1, kChunk - 1, kChunk, kChunk + 1, 5 * kChunk + 3};
+  std::vector<strata::v1::PutRequest> msgs;
+  std::vector<std::string> payloads;
+  for (size_t i = 0; i < sizes.size(); ++i) {
+    payloads.push_back(Payload(static_cast<int>(i) + 10, sizes[i]));
+    // Put chunks of another size than Get's, so neither side relies on the other's cuts.
+    auto block = Block(static_cast<int>(i) + 1, payloads.back(), 100'000);
+    msgs.insert(msgs.end(), block.begin(), block.end());
+  }
+  strata::v1::PutResponse resp;
+  ASSERT_TRUE(PutStream(msgs, &resp).ok());
+  ASSERT_EQ(resp.results_size(), static_cast<int>(sizes.size()));
+  grpc::Status st;
+  int chunks = 0;
+  const auto got = GetChain({1, 2, 3, 4, 5}, &st, kChunk, &chunks);
+  ASSERT_TRUE(st.ok()) << st.error_message();
+  int expected_chunks = 0;
+  for (size_t i = 0; i < sizes.size(); ++i) {
+    EXPECT_EQ(got[i], payloads[i]) << "block of " << sizes[i] << " bytes";
+    expected_chunks += static_cast<int>((sizes[i] + kChunk - 1) / kChunk);
+  }
+  EXPECT_EQ(chunks, expected_chunks);
+}
+
+TEST_F(CacheNodeServiceTest, ChunkThatDoesNotMatchTheChecksumIsDataLossAndNotStored) {
+  std::string payload = Payload(3, 200'000);
+  auto msgs = Block(1, payload, 64 << 10);
+  std::string corrupt = msgs[2].chunk();
+  corrupt[100] ^= 0x01;
+  msgs[2].set_chunk(corrupt);
+  EXPECT_EQ(PutStream(msgs).error_code(), grpc::StatusCode::DATA_LOSS);
+  EXPECT_FALSE(Present(1));
+}
+
+class CacheNodeServiceClientTest : public CacheNodeServiceTest {
+ protected:
+  CacheNodeServiceClientTest() {
+    dram_bytes_ = 128 * kMiB;
+    max_block_bytes_ = 48 * kMiB;
+  }
+
+  std::unique_ptr<clients::CacheNodeClient> Connect(size_t chunk_bytes) {
+    clients::ClientOptions options;
+    options.target = "127.0.0.1:" + std::to_string(server_.port);
+    options.chunk_bytes = chunk_bytes;
+    auto client = clients::CacheNodeClient::Connect(options);
+    EXPECT_TRUE(client.ok()) << client.status();
+    return std::move(client).value();
+  }
+
+  // Puts one chain of `sizes` through `client`, reads it back with Get and GetInto and checks
+  // every byte; also that GetInto hands out pieces of at most 64 KiB.
+  void RoundTrip(clients::CacheNodeClient& client, const std::vector<size_t>& sizes, int salt) {
+    std::vector<std::string> payloads;
+    std::vector<clients::PutBlock> blocks;
+    std::vector<common::ChainHash> chain;
+    for (size_t i = 0; i < sizes.size(); ++i) {
+      payloads.push_back(Payload(salt + static_cast<int>(i), sizes[i]));
+      chain.push_back(*common::ChainHash::FromBytes(Hash(salt + static_cast<int>(i))));
+    }
+    for (size_t i = 0; i < sizes.size(); ++i) {
+      blocks.push_back({chain[i], std::as_bytes(std::span(payloads[i])),
+                        static_cast<uint32_t>(i), false});
+    }
+    auto put = client.Put(ns_, blocks);
+    ASSERT_TRUE(put.ok()) << put.status();
+    for (const clients::PutResult& r : *put) ASSERT_TRUE(r.status.ok()) << r.status;
+
+    auto got = client.Get(ns_, chain, true);
+    ASSERT_TRUE(got.ok()) << got.status();
+    ASSERT_EQ(got->size(), sizes.size());
+    for (size_t i = 0; i < sizes.size(); ++i) {
+      EXPECT_TRUE((*got)[i].found);
+      EXPECT_TRUE((*got)[i].payload == payloads[i]) << "Get of a block of " << sizes[i] << " bytes";
+    }
+
+    std::vector<std::string> into(sizes.size());
+    size_t largest_piece = 0;
+    ASSERT_TRUE(client
+                    .GetInto(ns_, chain, true, nullptr,
+                             [&](uint32_t index, std::string_view piece) {
+                               largest_piece = std::max(largest_piece, piece.size());
+                               into[index].append(piece);
+                             })
+                    .ok());
+    for (size_t i = 0; i < sizes.size(); ++i) {
+      EXPECT_TRUE(into[i] == payloads[i]) << "GetInto of a block of " << sizes[i] << " bytes";
+    }
+    EXPECT_LE(largest_piece, 64u << 10);
+  }
+};
+
+TEST_F(CacheNodeServiceClientTest, ClientAndNodeRoundTripBlocksAroundChunkBoundariesByteExact) {
+  constexpr size_t kSmall = 64 << 10;
+  auto small = Connect(kSmall);
+  RoundTrip(*small, {1, kSmall - 1, kSmall, kSmall + 1, 7 * kSmall + 5}, 1);
+  auto large = Connect(kMiB);  // the client's default chunk
+  RoundTrip(*large, {kMiB - 1, kMiB, kMiB + 1, 32 * kMiB}, 20);
+}
+
+class CacheNodeServicePinTest : public CacheNodeServiceTest {
+ protected:
+  CacheNodeServicePinTest() { count_pins_ = true; }
+};
+
+TEST_F(CacheNodeServicePinTest, FinishedGetReleasesItsPins) {
+  const std::string payload = Payload(1, 3 * kMiB + 5);
+  ASSERT_TRUE(PutStream(Block(1, payload)).ok());
+  grpc::Status st;
+  EXPECT_EQ(GetChain({1}, &st, 64 << 10)[0], payload);
+  ASSERT_TRUE(st.ok());
+  // Chunks on the wire hold the pin; gRPC drops them once written, after the RPC at the latest.
+  EXPECT_TRUE(pin_tier_->AwaitNoPins(absl::Seconds(60))) << pin_tier_->pins() << " pins held";
+}
+
+TEST_F(CacheNodeServicePinTest, CancelledGetReleasesItsPinsAndTheBlockCanBeEvicted) {
+  ASSERT_TRUE(PutStream(Block(1, Payload(1, 8 * kMiB))).ok());
+  {
+    grpc::ClientContext ctx;
+    strata::v1::GetRequest req;
+    req.set_namespace_id(ns_);
+    req.add_chain_hashes(Hash(1));
+    req.set_max_chunk_bytes(64 << 10);  // 128 chunks: far more than flow control lets through
+    auto reader = stub_->Get(&ctx, req);
+    strata::v1::GetResponse msg;
+    ASSERT_TRUE(reader->Read(&msg));  // the header
+    ASSERT_TRUE(reader->Read(&msg));  // the first chunk: the node is mid-block now
+    ASSERT_TRUE(msg.has_chunk());
+    ctx.TryCancel();
+    while (reader->Read(&msg)) {
+    }
+    EXPECT_EQ(reader->Finish().error_code(), grpc::StatusCode::CANCELLED);
+  }
+  EXPECT_TRUE(pin_tier_->AwaitNoPins(absl::Seconds(60))) << pin_tier_->pins() << " pins held";
+  // Four more blocks of 8 MiB fill the 32 MiB tier: the first block's slot must really be free.
+  for (int i = 2; i <= 5; ++i) {
+    ASSERT_TRUE(PutStream(Block(i, Payload(i, 8 * kMiB))).ok()) << "block " << i;
+  }
+  EXPECT_FALSE(Present(1));
+  EXPECT_TRUE(Present(5));
 }
 
 TEST_F(CacheNodeServiceTest, ExpiredDeadlineEndsAGetWithoutHurtingTheNode) {

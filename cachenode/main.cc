@@ -42,6 +42,18 @@ ABSL_FLAG(std::string, advertise, "",
           "(required when --listen is a wildcard such as 0.0.0.0)");
 ABSL_FLAG(absl::Duration, heartbeat_interval, absl::Seconds(1),
           "How often the node heartbeats its load to the router (e.g. 100ms, 500ms, 1s)");
+ABSL_FLAG(std::string, resp_listen, "",
+          "RESP (Redis protocol) address HOST:PORT for redis-cli, redis-benchmark and LMCache's "
+          "redis:// backend (GET/SET/MGET/EXISTS/DEL/PING/INFO); port 0 picks a free one; empty: off");
+ABSL_FLAG(std::string, resp_namespace, "default",
+          "Namespace RESP keys are stored in; must be one of --namespaces");
+ABSL_FLAG(std::string, local_socket, "",
+          "Unix socket PATH of the same-node shared-memory data plane: engines on this machine "
+          "map the DRAM tier's memfd arena and get/put blocks by offset (needs --dram-bytes > 0); "
+          "empty: off");
+ABSL_FLAG(absl::Duration, local_lease_ttl, absl::Seconds(30),
+          "How long a shared-memory read lease or put reservation lives unless released; a "
+          "client that disconnects loses its leases at once");
 ABSL_FLAG(absl::Duration, engine_load_ttl, absl::ZeroDuration(),
           "How long an engine's ReportEngineLoad counts in the node's heartbeats; engines must "
           "report more often. Shorter drops a dead engine's load sooner, but makes a late report "
@@ -93,6 +105,10 @@ absl::StatusOr<NodeOptions> OptionsFromFlags(uint64_t start_ns) {
     o.router.epoch = start_ns;  // a restart gets a larger epoch, so the router drops the old life
   }
   o.engines.ttl = absl::GetFlag(FLAGS_engine_load_ttl);
+  o.local_socket = absl::GetFlag(FLAGS_local_socket);
+  o.local.lease_ttl = absl::GetFlag(FLAGS_local_lease_ttl);
+  o.resp_listen = absl::GetFlag(FLAGS_resp_listen);
+  o.resp.namespace_name = absl::GetFlag(FLAGS_resp_namespace);
   STRATA_RETURN_IF_ERROR(o.Validate());
   return o;
 }
@@ -135,6 +151,15 @@ int Run() {
               << "/metrics\n";
   }
   std::cout << "strata-cachenode serving on " << (*node)->address() << std::endl;
+  if ((*node)->local_server() != nullptr) {
+    std::cout << "strata-cachenode local socket " << (*node)->local_server()->socket_path()
+              << std::endl;
+  }
+  if ((*node)->resp_port() != 0) {
+    const std::string& resp = options->resp_listen;
+    std::cout << "strata-cachenode RESP serving on " << resp.substr(0, resp.rfind(':')) << ":"
+              << (*node)->resp_port() << std::endl;
+  }
 
   std::cerr << "strata-cachenode: " << common::WaitForStopSignal(stop_signals)
             << ": draining (no new RPCs, flushing write-behind)\n";
@@ -166,11 +191,16 @@ int main(int argc, char** argv) {
       "accepting RPCs, persists pending blocks to SSD, exits 0. Exit 2: bad flags or a startup\n"
       "failure (one line on stderr). With --router the node registers with strata-router,\n"
       "heartbeats its load (plus what engines on the node report through ReportEngineLoad)\n"
-      "and streams its tier events; an unreachable router is retried.";
+      "and streams its tier events; an unreachable router is retried. With --resp-listen it\n"
+      "also speaks the Redis protocol (RESP2) and prints 'strata-cachenode RESP serving on\n"
+      "HOST:PORT' after the serving line; keys map into --resp-namespace. With --local-socket PATH\n"
+      "engines on this machine reach the DRAM tier through shared memory (the socket carries\n"
+      "only offsets) and it prints 'strata-cachenode local socket PATH' after the serving line.";
   spec.flags = {
       "listen",          "data_dir",       "hbm_bytes",  "dram_bytes",         "ssd_bytes",
       "max_block_bytes", "metrics_listen", "namespaces", "promote_after_hits", "ssd_direct_io",
-      "router",          "node_id",        "advertise",  "heartbeat_interval", "engine_load_ttl"};
+      "router",          "node_id",        "advertise",  "heartbeat_interval", "engine_load_ttl",
+      "resp_listen",     "resp_namespace", "local_socket", "local_lease_ttl"};
   const std::vector<std::string> rest = strata::common::ParseCommandLineOrExit(spec, argc, argv);
   if (!rest.empty()) {
     std::cerr << "strata-cachenode: unexpected argument '" << rest[0] << "' (see --help)\n";

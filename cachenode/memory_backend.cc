@@ -33,6 +33,7 @@ class HostMemory final : public MemoryBackend {
     std::memcpy(out.data(), base_ + offset, out.size());
     return absl::OkStatus();
   }
+  int shared_fd() const override { return fd_; }
   std::string Describe() const override {
     return absl::StrCat(fd_ >= 0 ? "memfd " : "anonymous ", common::FormatByteSize(bytes_),
                         pinned_ ? ", pinned for GPU DMA" : ", not pinned");

@@ -31,6 +31,9 @@ class MemoryBackend {
   virtual absl::Status ReadInto(uint64_t offset, std::span<std::byte> out) = 0;
   // One line for logs: "memfd 1.00 GiB, pinned", "cuda device 0 (H100), 8.00 GiB".
   virtual std::string Describe() const = 0;
+  // The memfd behind a shared host region, for handing to co-located processes (which map it
+  // themselves); -1 for any other region. Owned by the backend: dup() it to keep it.
+  virtual int shared_fd() const { return -1; }
 };
 
 struct HostMemoryOptions {

@@ -17,6 +17,9 @@ struct MemoryTier::Slot {
   }
 };
 
+uint64_t ReservedSlot::offset() const { return offset_; }
+uint64_t ReservedSlot::charged_bytes() const { return charged_; }
+
 MemoryTier::MemoryTier(const MemoryTierOptions& options, std::unique_ptr<MemoryBackend> memory)
     : options_(options) {
   SlabArenaOptions arena;
@@ -66,6 +69,56 @@ absl::Status MemoryTier::Put(const BlockInfo& info, std::span<const std::byte> p
   slot->info = info;
   // Copy outside every lock: the slot is ours until it is published below.
   if (absl::Status s = shared_->memory->Write(slot->allocation.offset, payload); !s.ok()) return s;
+  std::shared_ptr<Slot> replaced;
+  {
+    absl::MutexLock lock(&mu_);
+    auto [it, inserted] = blocks_.try_emplace(info.key, slot);
+    if (!inserted) {
+      replaced = std::move(it->second);
+      it->second = std::move(slot);
+    }
+  }
+  return absl::OkStatus();  // `replaced` is freed here, outside mu_, unless a reader pins it
+}
+
+absl::StatusOr<ReservedSlot> MemoryTier::Reserve(uint64_t size) {
+  std::byte* base = shared_->memory->host_base();
+  if (base == nullptr) {
+    return absl::FailedPreconditionError(
+        absl::StrCat(options_.name, " tier is not host-addressable: cannot reserve slots"));
+  }
+  auto slot = std::make_shared<Slot>();
+  {
+    absl::MutexLock lock(&shared_->mu);
+    auto allocation = shared_->arena.Allocate(size);
+    if (!allocation.ok()) {
+      if (absl::IsInvalidArgument(allocation.status())) return allocation.status();
+      return absl::ResourceExhaustedError(
+          absl::StrCat(options_.name, " tier full: ", allocation.status().message()));
+    }
+    slot->allocation = *allocation;
+    slot->shared = shared_;
+  }
+  ReservedSlot r;
+  r.size_ = size;
+  r.offset_ = slot->allocation.offset;
+  r.charged_ = slot->allocation.bytes;
+  r.data_ = std::span<std::byte>(base + slot->allocation.offset, size);
+  r.slot_ = std::move(slot);
+  return r;
+}
+
+absl::Status MemoryTier::Adopt(const BlockInfo& info, ReservedSlot reserved) {
+  auto slot = std::static_pointer_cast<Slot>(std::move(reserved.slot_));
+  if (slot == nullptr || slot->shared != shared_) {
+    return absl::InvalidArgumentError("slot was not reserved in this tier");
+  }
+  if (info.size != reserved.size_) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("block info says ", info.size, " bytes, slot was reserved for ",
+                     reserved.size_));
+  }
+  slot->info = info;
   std::shared_ptr<Slot> replaced;
   {
     absl::MutexLock lock(&mu_);

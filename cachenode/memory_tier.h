@@ -6,6 +6,11 @@
 // until the last handle is gone, even if the block is erased meanwhile. Reads of device memory copy
 // the block out to a host buffer the handle owns.
 //
+// Slots can also be reserved empty (Reserve), filled by someone else (a co-located process writing
+// through its own mapping of the memfd arena), and then adopted as a block's copy without a copy
+// (Adopt). A reserved slot is allocated in the arena, so nothing else is placed there until the
+// reservation is adopted or destroyed.
+//
 // Thread-safe. Payload copies run outside the tier's lock.
 #pragma once
 
@@ -27,6 +32,32 @@ struct MemoryTierOptions {
   uint64_t slab_bytes = 4ull << 20;  // see SlabArenaOptions
 };
 
+class MemoryTier;
+
+// An arena slot allocated for a block that is not there yet. Move-only; frees the slot on
+// destruction unless MemoryTier::Adopt took it. Its bytes are writable by whoever maps the region.
+class ReservedSlot {
+ public:
+  ReservedSlot() = default;
+  ReservedSlot(ReservedSlot&&) = default;
+  ReservedSlot& operator=(ReservedSlot&&) = default;
+
+  bool valid() const { return slot_ != nullptr; }
+  uint64_t offset() const;  // from the region's base
+  uint64_t size() const { return size_; }  // payload bytes asked for
+  uint64_t charged_bytes() const;          // the slot's size in the arena
+  // The slot's bytes (host-addressable regions only; empty otherwise).
+  std::span<std::byte> data() const { return data_; }
+
+ private:
+  friend class MemoryTier;
+  std::shared_ptr<void> slot_;  // a MemoryTier::Slot; type-erased to keep it private
+  uint64_t size_ = 0;
+  std::span<std::byte> data_;
+  uint64_t offset_ = 0;
+  uint64_t charged_ = 0;
+};
+
 class MemoryTier final : public Tier {
  public:
   // The tier's capacity is the backend's size rounded down to whole slabs.
@@ -45,6 +76,22 @@ class MemoryTier final : public Tier {
 
   // The region's description for logs.
   std::string DescribeMemory() const { return shared_->memory->Describe(); }
+
+  // Base of a host-addressable region (null for device memory) and its size; the memfd behind it
+  // (-1 unless the region is a shared memfd). Valid for the tier's lifetime.
+  std::byte* host_base() const { return shared_->memory->host_base(); }
+  uint64_t region_bytes() const { return shared_->memory->size(); }
+  int shared_fd() const { return shared_->memory->shared_fd(); }
+
+  // Allocates an empty slot for `size` payload bytes. ResourceExhausted when no slot is free now
+  // (the caller evicts and retries); InvalidArgument when such a block can never fit;
+  // FailedPrecondition when the region is not host-addressable.
+  absl::StatusOr<ReservedSlot> Reserve(uint64_t size);
+
+  // Publishes a reserved slot (of this tier) as the copy of `info.key`, without copying, replacing
+  // any copy under the key. InvalidArgument when info.size differs from the reserved size or the
+  // slot is not one of this tier's. The caller verified the bytes.
+  absl::Status Adopt(const BlockInfo& info, ReservedSlot slot);
 
  private:
   // Outlives the tier while handles still pin slots.

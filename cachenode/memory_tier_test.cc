@@ -91,5 +91,51 @@ TEST(MemoryTierTest, MissAndEraseOfAbsentKeyAreNotFound) {
   EXPECT_EQ(tier->Put(info, Bytes("abcd")).code(), absl::StatusCode::kInvalidArgument);
 }
 
+TEST(MemoryTierTest, MemfdRegionExposesItsFdAndAnonymousDoesNot) {
+  auto shared = MakeTier(4 * kMiB, /*memfd=*/true);
+  auto anonymous = MakeTier(4 * kMiB, /*memfd=*/false);
+  EXPECT_GE(shared->shared_fd(), 0);
+  EXPECT_EQ(anonymous->shared_fd(), -1);
+  EXPECT_NE(shared->host_base(), nullptr);
+  EXPECT_EQ(shared->region_bytes(), 4 * kMiB);
+}
+
+TEST(MemoryTierTest, AdoptedSlotBecomesTheBlockWithoutACopy) {
+  auto tier = MakeTier(8 * kMiB);
+  std::string payload(kMiB, 'a');
+  payload[5] = 'b';
+  const BlockInfo info = InfoFor(3, payload);
+  auto slot = tier->Reserve(payload.size());
+  ASSERT_TRUE(slot.ok()) << slot.status();
+  EXPECT_FALSE(tier->Contains(info.key));
+  std::memcpy(slot->data().data(), payload.data(), payload.size());
+  const std::byte* where = slot->data().data();
+  ASSERT_TRUE(tier->Adopt(info, std::move(*slot)).ok());
+  auto h = tier->Read(info.key);
+  ASSERT_TRUE(h.ok());
+  EXPECT_EQ(h->data().data(), where);  // the very bytes written into the slot
+  EXPECT_EQ(std::memcmp(h->data().data(), payload.data(), payload.size()), 0);
+}
+
+TEST(MemoryTierTest, ReservedSlotIsNotReusedUntilDestroyed) {
+  auto tier = MakeTier(4 * kMiB);  // one 4 MiB slab: one 4 MiB slot
+  auto slot = tier->Reserve(4 * kMiB);
+  ASSERT_TRUE(slot.ok());
+  const std::string payload(4 * kMiB, 'z');
+  EXPECT_TRUE(absl::IsResourceExhausted(tier->Put(InfoFor(1, payload), Bytes(payload))));
+  EXPECT_EQ(tier->Usage().used_bytes, 4 * kMiB);
+  *slot = ReservedSlot();  // dropped without Adopt: freed
+  EXPECT_EQ(tier->Usage().used_bytes, 0u);
+  EXPECT_TRUE(tier->Put(InfoFor(1, payload), Bytes(payload)).ok());
+}
+
+TEST(MemoryTierTest, AdoptRejectsASizeOtherThanReserved) {
+  auto tier = MakeTier(8 * kMiB);
+  auto slot = tier->Reserve(kMiB);
+  ASSERT_TRUE(slot.ok());
+  const std::string payload(kMiB + 1, 'q');
+  EXPECT_TRUE(absl::IsInvalidArgument(tier->Adopt(InfoFor(1, payload), std::move(*slot))));
+}
+
 }  // namespace
 }  // namespace strata::cachenode

@@ -12,6 +12,7 @@
 #include "cachenode/memory_backend.h"
 #include "cachenode/memory_tier.h"
 #include "common/byte_size.h"
+#include "common/namespace_id.h"
 #include "common/status_macros.h"
 #include "common/string_view_interop.h"
 
@@ -96,6 +97,26 @@ absl::Status NodeOptions::Validate() const {
   if (absl::Status s = ResolvedEngineLoadOptions(*this).Validate(); !s.ok()) {
     return Annotate(s, "engine load");
   }
+  if (!resp_listen.empty()) {
+    RespServerOptions r = resp;
+    r.listen = resp_listen;
+    STRATA_RETURN_IF_ERROR(r.Validate());
+    if (absl::Status s = common::ValidateNamespaceName(resp.namespace_name); !s.ok()) {
+      return Annotate(s, "RESP namespace");
+    }
+  }
+  if (!local_socket.empty()) {
+    if (dram_bytes == 0) {
+      return absl::InvalidArgumentError(
+          "the local socket needs a DRAM tier (DRAM bytes > 0): engines map its memfd arena");
+    }
+    ShmServerOptions l = local;
+    l.socket_path = local_socket;
+    if (absl::Status s = l.Validate(); !s.ok()) return Annotate(s, "local socket");
+    if (local_expiry_interval <= absl::ZeroDuration()) {
+      return absl::InvalidArgumentError("local_expiry_interval must be > 0");
+    }
+  }
   return store.Validate();
 }
 
@@ -150,6 +171,32 @@ absl::Status Node::Serve(RpcObserver* observer) {
   write_behind_ = std::make_unique<common::PeriodicLoop>(
       [store] { return store->FlushWriteBehind() > 0; }, options_.write_behind_idle);
   write_behind_->Start();
+  if (!options_.local_socket.empty()) {
+    ShmServerOptions local = options_.local;
+    local.socket_path = options_.local_socket;
+    auto started = ShmServer::Start(local, store_.get(), namespaces_.get(), common::Clock::Real());
+    if (!started.ok()) return Annotate(started.status(), "local socket");
+    local_ = std::move(*started);
+    ShmServer* server = local_.get();
+    local_expiry_ = std::make_unique<common::PeriodicLoop>(
+        [server] {
+          server->ExpireLeases();
+          return false;  // once per interval: expiry is not a backlog to work off
+        },
+        options_.local_expiry_interval);
+    local_expiry_->Start();
+  }
+  if (!options_.resp_listen.empty()) {
+    RespServerOptions resp = options_.resp;
+    resp.listen = options_.resp_listen;
+    const common::NamespaceId ns = common::NamespaceIdOf(resp.namespace_name);
+    if (!namespaces_->Check(ns).ok()) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("RESP namespace '", resp.namespace_name,
+                       "' is not one of the node's namespaces (add it to --namespaces)"));
+    }
+    STRATA_ASSIGN_OR_RETURN(resp_, RespServer::Start(resp, store_.get(), ns));
+  }
   if (options_.router.enabled()) {
     RouterLinkOptions link = options_.router;
     if (link.advertise.empty()) link.advertise = address();
@@ -170,6 +217,18 @@ std::string Node::address() const {
 }
 
 absl::Status Node::Shutdown(absl::Duration grace) {
+  if (local_ != nullptr) {
+    // First: engines' leases pin the store's memory; they all go (engines see the socket close).
+    local_expiry_->Stop();
+    local_expiry_.reset();
+    local_->Stop();
+    local_.reset();
+  }
+  if (resp_ != nullptr) {
+    // First: RESP clients have no drain protocol; their connections simply close.
+    resp_->Stop();
+    resp_.reset();
+  }
   if (router_link_ != nullptr) {
     // First, so the router stops sending work here while in-flight RPCs finish.
     router_link_->Shutdown();

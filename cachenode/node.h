@@ -5,9 +5,11 @@
 // Start-up is two steps: Create() prepares the data dir and builds the tiers and store (an HBM tier
 // without a usable GPU becomes hbm(emulated), logged on stderr); Serve() starts the RPC server, the
 // write-behind loop and, when a router is configured, the router link (router_link.h). Between
-// them the caller can attach things that need the store (the metrics exporter). Shutdown() tells
-// the router the node is draining, stops the link, then drains. Not thread-safe itself; the store
-// and service are.
+// them the caller can attach things that need the store (the metrics exporter). Serve() also
+// starts, after the gRPC server, the RESP endpoint (resp_server.h) when resp_listen is set, and the
+// same-node shared-memory data plane (shm_server.h) with its lease-expiry loop when local_socket is
+// set. Shutdown() stops those two first, then tells the router the node is draining, stops the
+// link, and drains. Not thread-safe itself; the store and service are.
 #pragma once
 
 #include <memory>
@@ -19,7 +21,9 @@
 #include "cachenode/cache_node_service.h"
 #include "cachenode/engine_load.h"
 #include "cachenode/namespace_registry.h"
+#include "cachenode/resp_server.h"
 #include "cachenode/router_link.h"
+#include "cachenode/shm_server.h"
 #include "cachenode/ssd_tier.h"
 #include "cachenode/tiered_store.h"
 #include "common/periodic_loop.h"
@@ -45,6 +49,17 @@ struct NodeOptions {
   // Load reports of the engines on this node, added to the router heartbeats. ttl 0: three
   // router.heartbeat_interval.
   EngineLoadOptions engines;
+  // RESP (Redis protocol) endpoint address HOST:PORT (port 0 picks a free one); empty: off. It
+  // overrides resp.listen. resp.namespace_name must be one of the node's namespaces.
+  std::string resp_listen;
+  RespServerOptions resp;
+  // Unix socket of the same-node shared-memory data plane; empty: off. Needs the DRAM tier (its
+  // memfd arena is what engines map). It overrides local.socket_path.
+  std::string local_socket;
+  ShmServerOptions local;
+  // How often expired shm leases and reservations are freed: how late past its TTL a hung
+  // client's pin can linger.
+  absl::Duration local_expiry_interval = absl::Seconds(1);
 
   // InvalidArgument naming the bad field.
   absl::Status Validate() const;
@@ -68,7 +83,11 @@ class Node {
   absl::Status Shutdown(absl::Duration grace = absl::Seconds(10));
 
   int port() const { return server_.port; }
+  // The RESP endpoint's bound port while serving with resp_listen set, else 0.
+  int resp_port() const { return resp_ != nullptr ? resp_->port() : 0; }
   std::string address() const;  // "HOST:PORT" with the bound port
+  // The shared-memory data plane while serving with local_socket set, else null.
+  ShmServer* local_server() const { return local_.get(); }
   TieredStore* store() const { return store_.get(); }
   // Where the engines' load reports land (from Create on, so metrics can read it before Serve).
   const EngineLoadTable* engine_loads() const { return engine_loads_.get(); }
@@ -86,6 +105,9 @@ class Node {
   std::unique_ptr<CacheNodeService> service_;
   NodeServer server_;
   std::unique_ptr<common::PeriodicLoop> write_behind_;
+  std::unique_ptr<RespServer> resp_;
+  std::unique_ptr<ShmServer> local_;
+  std::unique_ptr<common::PeriodicLoop> local_expiry_;
   std::unique_ptr<RouterLink> router_link_;  // last: it reads the service and the store
 };
 

@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
@@ -17,6 +18,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "common/status_macros.h"
+#include "common/work_pool.h"
 #include "rocksdb/cache.h"
 #include "rocksdb/db.h"
 #include "rocksdb/filter_policy.h"
@@ -40,6 +42,8 @@ constexpr uint64_t kMinBlobBytes = 4 << 10;
 // Meta records are 21 bytes (61 with the key): a small memtable holds tens of thousands. With
 // atomic flush it is flushed together with the payload memtable anyway.
 constexpr uint64_t kMetaWriteBufferBytes = 4 << 20;
+// Bytes a WriteBatch record adds around a key and value (type, column family, two varints, key).
+constexpr uint64_t kBatchRecordOverhead = 64;
 
 // The one place RocksDB statuses become absl::Status.
 absl::Status FromRocks(const rocksdb::Status& s, const std::string& what) {
@@ -133,10 +137,10 @@ struct IndexEntry {
 };
 
 rocksdb::ColumnFamilyOptions FamilyOptions(const std::shared_ptr<rocksdb::TableFactory>& table,
-                                           uint64_t write_buffer_bytes) {
+                                           uint64_t write_buffer_bytes, int write_buffers) {
   rocksdb::ColumnFamilyOptions cf;
   cf.write_buffer_size = write_buffer_bytes;  // memtable memory and the unit written per flush
-  cf.max_write_buffer_number = 2;  // one filling while one flushes; more only multiplies memory
+  cf.max_write_buffer_number = write_buffers;  // see SsdTierOptions::max_write_buffers
   cf.compression = rocksdb::kNoCompression;  // KV tensors barely compress; keys are hashes
   cf.table_factory = table;
   return cf;
@@ -163,6 +167,8 @@ struct SsdTier::Impl {
   mutable absl::Mutex mu;
   absl::flat_hash_map<BlockKey, IndexEntry> index ABSL_GUARDED_BY(mu);
   uint64_t used_bytes ABSL_GUARDED_BY(mu) = 0;
+  // Runs the groups of a ReadBatch in parallel (read_threads - 1 workers plus the caller).
+  std::unique_ptr<common::WorkPool> readers;
 
   ~Impl() { Close(); }
 
@@ -179,6 +185,11 @@ struct SsdTier::Impl {
     // A clean close persists memtables (the destructor also flushes explicitly).
     db_options.avoid_flush_during_shutdown = false;
     db_options.keep_log_file_num = 5;  // a new LOG per Open; do not keep a thousand of them
+    db_options.max_background_flushes = options.flush_threads;
+    // Compaction only moves keys and blob references (values live in blob files), so one thread
+    // keeps up; blob garbage collection rides on it.
+    db_options.max_background_compactions = 1;
+    db_options.writable_file_max_buffer_size = options.write_io_bytes;
 
     rocksdb::BlockBasedTableOptions table_options;
     // Bloom filters answer most misses without touching disk; 10 bits/key is ~1% false positives.
@@ -191,7 +202,8 @@ struct SsdTier::Impl {
     }
     std::shared_ptr<rocksdb::TableFactory> table(rocksdb::NewBlockBasedTableFactory(table_options));
 
-    rocksdb::ColumnFamilyOptions payload = FamilyOptions(table, options.write_buffer_bytes);
+    rocksdb::ColumnFamilyOptions payload =
+        FamilyOptions(table, options.write_buffer_bytes, options.max_write_buffers);
     payload.enable_blob_files =
         true;  // keys in SSTs, values in blob files: compaction moves keys only
     payload.min_blob_size = kMinBlobBytes;
@@ -199,7 +211,8 @@ struct SsdTier::Impl {
         options.blob_file_bytes;  // large files: fewer files, sequential writes
     payload.blob_compression_type = rocksdb::kNoCompression;  // same reason as SSTs
     payload.enable_blob_garbage_collection = true;  // reclaim space of erased/replaced payloads
-    rocksdb::ColumnFamilyOptions meta = FamilyOptions(table, kMetaWriteBufferBytes);
+    rocksdb::ColumnFamilyOptions meta =
+        FamilyOptions(table, kMetaWriteBufferBytes, options.max_write_buffers);
 
     std::vector<rocksdb::ColumnFamilyDescriptor> families = {
         {rocksdb::kDefaultColumnFamilyName, payload}, {kMetaFamily, meta}};
@@ -301,11 +314,27 @@ struct SsdTier::Impl {
   }
 };
 
+absl::Status SsdTierOptions::Validate() const {
+  if (path.empty()) return absl::InvalidArgumentError("ssd tier: empty path");
+  if (write_buffer_bytes < (1ull << 20))
+    return absl::InvalidArgumentError("ssd tier: write_buffer_bytes must be at least 1 MiB");
+  if (max_write_buffers < 2)
+    return absl::InvalidArgumentError("ssd tier: max_write_buffers must be at least 2");
+  if (flush_threads < 1 || flush_threads > 16)
+    return absl::InvalidArgumentError("ssd tier: flush_threads must be 1-16");
+  if (write_io_bytes < 4096 || write_io_bytes % 4096 != 0)
+    return absl::InvalidArgumentError("ssd tier: write_io_bytes must be a multiple of 4 KiB");
+  if (read_threads < 1 || read_threads > 64)
+    return absl::InvalidArgumentError("ssd tier: read_threads must be 1-64");
+  return absl::OkStatus();
+}
+
 absl::StatusOr<std::unique_ptr<SsdTier>> SsdTier::Open(const SsdTierOptions& options) {
-  if (options.path.empty()) return absl::InvalidArgumentError("ssd tier: empty path");
+  STRATA_RETURN_IF_ERROR(options.Validate());
   STRATA_RETURN_IF_ERROR(PrepareDirectory(options.path));
   auto impl = std::make_unique<Impl>();
   impl->options = options;
+  impl->readers = std::make_unique<common::WorkPool>(static_cast<size_t>(options.read_threads - 1));
   impl->write_options.disableWAL = true;  // payloads would be written twice; Flush() is durability
   impl->read_options.readahead_size = 0;  // random multi-MB reads: readahead would only waste I/O
   impl->read_options.adaptive_readahead = false;
@@ -355,7 +384,11 @@ std::vector<absl::Status> SsdTier::PutBatch(std::span<const BlockInfo> infos,
   // repeated in the batch: the last one wins, as in the batch itself.
   absl::flat_hash_map<BlockKey, IndexEntry> staged;
   std::vector<size_t> accepted;
-  rocksdb::WriteBatch batch;
+  // Sized up front: a batch grows by doubling otherwise, copying (and faulting in) every payload
+  // once more per doubling.
+  uint64_t reserve = 64;
+  for (const auto& p : payloads) reserve += p.size() + 2 * kBatchRecordOverhead;
+  rocksdb::WriteBatch batch(static_cast<size_t>(reserve));
   {
     absl::ReaderMutexLock lock(&impl_->mu);
     uint64_t used = impl_->used_bytes;
@@ -430,10 +463,16 @@ std::vector<absl::StatusOr<BlockHandle>> SsdTier::ReadBatch(std::span<const Bloc
   for (const std::string& k : encoded) slices.emplace_back(k);
   std::vector<rocksdb::PinnableSlice> values(encoded.size());
   std::vector<rocksdb::Status> statuses(encoded.size());
-  if (!encoded.empty()) {
-    impl_->db->MultiGet(impl_->read_options, impl_->payload_cf, encoded.size(), slices.data(),
-                        values.data(), statuses.data());
-  }
+  // MultiGet reads its blobs one after another, so the hits are cut into up to read_threads
+  // contiguous groups, each one MultiGet, run in parallel.
+  const size_t groups =
+      std::min<size_t>(encoded.size(), static_cast<size_t>(impl_->options.read_threads));
+  impl_->readers->ParallelFor(groups, [&](size_t g) {
+    const size_t begin = encoded.size() * g / groups;
+    const size_t end = encoded.size() * (g + 1) / groups;
+    impl_->db->MultiGet(impl_->read_options, impl_->payload_cf, end - begin, slices.data() + begin,
+                        values.data() + begin, statuses.data() + begin);
+  });
   std::vector<absl::StatusOr<BlockHandle>> out;
   out.reserve(keys.size());
   size_t hit = 0;

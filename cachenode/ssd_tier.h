@@ -33,6 +33,22 @@ struct SsdTierOptions {
   uint64_t write_buffer_bytes = 32ull << 20;  // memtable size; bounds memory and batch size to disk
   uint64_t blob_file_bytes = 256ull << 20;    // large blob files: fewer files, sequential writes
   uint64_t block_cache_bytes = 8ull << 20;    // caches SST (key) blocks only; payloads bypass it
+  // Memtables of the payload family: one fills while the others flush. More lets puts go on during
+  // a slow flush but each costs write_buffer_bytes of resident memory.
+  int max_write_buffers = 2;
+  // Threads flushing memtables to blob files. Debian's portable RocksDB computes each blob's CRC32c
+  // in software (about 1 GB/s), so a flush is CPU-bound and a second flush thread overlaps one
+  // flush's CRC with another's writes.
+  int flush_threads = 1;
+  // Size of each direct write of a blob or SST file (RocksDB's writable_file_max_buffer_size).
+  uint64_t write_io_bytes = 1ull << 20;
+  // Reads a ReadBatch (a chain's SSD blocks) keeps in flight: a disk serves several random reads at
+  // once faster than one after another, and without io_uring in Debian's RocksDB a thread per read
+  // is how to get there. 1: MultiGet on the caller's thread only.
+  int read_threads = 4;
+
+  // InvalidArgument naming the first bad field.
+  absl::Status Validate() const;
 };
 
 class SsdTier final : public Tier {
@@ -51,6 +67,7 @@ class SsdTier final : public Tier {
   std::vector<absl::Status> PutBatch(std::span<const BlockInfo> infos,
                                      std::span<const std::span<const std::byte>> payloads) override;
   absl::StatusOr<BlockHandle> Read(const BlockKey& key) override;
+  // One MultiGet per group of keys, up to read_threads groups in parallel.
   std::vector<absl::StatusOr<BlockHandle>> ReadBatch(std::span<const BlockKey> keys) override;
   absl::Status Erase(const BlockKey& key) override;
   bool Contains(const BlockKey& key) const override;

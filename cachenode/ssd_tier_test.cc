@@ -357,6 +357,53 @@ TEST(SsdTierTest, ReadBatchReturnsHitsAndMissesInKeyOrder) {
   EXPECT_TRUE(tier->ReadBatch({}).empty());
 }
 
+TEST(SsdTierTest, ReadBatchSplitIntoParallelGroupsKeepsEveryResultInItsPlace) {
+  TempDir dir;
+  SsdTierOptions options = Options(dir.path());
+  options.read_threads = 3;  // 3 MultiGet groups over the hits, 2 of them on pool threads
+  auto tier = OpenOrDie(options);
+  ASSERT_NE(tier, nullptr);
+  std::vector<std::vector<std::byte>> payloads;
+  for (uint64_t i = 0; i < 11; ++i) {
+    payloads.push_back(Payload(64 * 1024 + i * 4097, 100 + i));
+    ASSERT_TRUE(tier->Put(Info(Key(i), payloads.back()), payloads.back()).ok());
+  }
+  ASSERT_TRUE(tier->Flush().ok());
+  // Hits in scrambled order with misses between them, so group boundaries fall among misses.
+  std::vector<BlockKey> keys;
+  for (uint64_t i : {7, 50, 2, 10, 0, 51, 52, 5, 9, 1, 3, 53, 8, 4, 6}) keys.push_back(Key(i));
+  for (int round = 0; round < 3; ++round) {
+    std::vector<absl::StatusOr<BlockHandle>> got = tier->ReadBatch(keys);
+    ASSERT_EQ(got.size(), keys.size());
+    for (size_t k = 0; k < keys.size(); ++k) {
+      uint64_t n = 0;
+      for (size_t i = 0; i < 8; ++i) n = (n << 8) | keys[k].hash.bytes[i];
+      if (n >= 50) {
+        EXPECT_TRUE(absl::IsNotFound(got[k].status())) << k;
+        continue;
+      }
+      ASSERT_TRUE(got[k].ok()) << k << ": " << got[k].status();
+      EXPECT_EQ(got[k]->info().key, keys[k]);
+      EXPECT_TRUE(SameBytes(*got[k], payloads[n])) << "key " << n;
+    }
+  }
+}
+
+TEST(SsdTierTest, OptionsOutOfRangeAreInvalidArgument) {
+  TempDir dir;
+  const auto bad = [&](auto mutate) {
+    SsdTierOptions o = Options(dir.path());
+    mutate(o);
+    return absl::IsInvalidArgument(SsdTier::Open(o).status());
+  };
+  EXPECT_TRUE(bad([](SsdTierOptions& o) { o.path.clear(); }));
+  EXPECT_TRUE(bad([](SsdTierOptions& o) { o.read_threads = 0; }));
+  EXPECT_TRUE(bad([](SsdTierOptions& o) { o.flush_threads = 0; }));
+  EXPECT_TRUE(bad([](SsdTierOptions& o) { o.max_write_buffers = 1; }));
+  EXPECT_TRUE(bad([](SsdTierOptions& o) { o.write_io_bytes = 5000; }));
+  EXPECT_TRUE(bad([](SsdTierOptions& o) { o.write_buffer_bytes = 4096; }));
+}
+
 TEST(SsdTierTest, PutBatchWritesBlocksThatFitAndRejectsTheOthers) {
   TempDir dir;
   auto tier = OpenOrDie(Options(dir.path(), 10 * kMiB));

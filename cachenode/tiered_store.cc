@@ -6,6 +6,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/byte_size.h"
 #include "common/checksum.h"
+#include "common/status_macros.h"
 
 namespace strata::cachenode {
 namespace {
@@ -194,8 +195,8 @@ absl::Status TieredStore::PutCopyUnlocked(TierKind t, const BlockInfo& info,
   }
 }
 
-absl::StatusOr<TierKind> TieredStore::Put(const BlockInfo& info, std::span<const std::byte> payload,
-                                          bool from_gpu) {
+absl::Status TieredStore::CheckPut(const BlockInfo& info,
+                                   std::span<const std::byte> payload) const {
   if (payload.empty()) return absl::InvalidArgumentError("empty block");
   if (payload.size() != info.size) {
     return absl::InvalidArgumentError(
@@ -206,10 +207,30 @@ absl::StatusOr<TierKind> TieredStore::Put(const BlockInfo& info, std::span<const
         "block of ", common::FormatByteSize(info.size), " exceeds the largest accepted block (",
         common::FormatByteSize(LargestBlockBytes()), ")"));
   }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<TierKind> TieredStore::Put(const BlockInfo& info, std::span<const std::byte> payload,
+                                          bool from_gpu) {
+  STRATA_RETURN_IF_ERROR(CheckPut(info, payload));
   if (common::Checksum(payload) != info.checksum) {
     return absl::DataLossError(
         absl::StrCat("checksum mismatch for block ", info.key.DebugString(), ": not stored"));
   }
+  return PutChecked(info, payload, from_gpu);
+}
+
+absl::StatusOr<TierKind> TieredStore::PutComputingChecksum(BlockInfo info,
+                                                           std::span<const std::byte> payload,
+                                                           bool from_gpu) {
+  STRATA_RETURN_IF_ERROR(CheckPut(info, payload));
+  info.checksum = common::Checksum(payload);
+  return PutChecked(info, payload, from_gpu);
+}
+
+absl::StatusOr<TierKind> TieredStore::PutChecked(const BlockInfo& info,
+                                                 std::span<const std::byte> payload,
+                                                 bool from_gpu) {
   TierKind first = TierKind::kDram;
   if (from_gpu && tier(TierKind::kHbm) != nullptr) {
     first = TierKind::kHbm;
@@ -226,70 +247,153 @@ absl::StatusOr<TierKind> TieredStore::Put(const BlockInfo& info, std::span<const
       return last;
     }
     absl::MutexLock lock(&mu_);
-    Entry& e = entries_[info.key];
-    // A re-put may carry different bytes: copies elsewhere are stale now.
-    for (TierKind other : kOrder) {
-      if (other != *t && Has(e, other)) {
-        lru_[Idx(other)].erase(LruKeyOf(e));
-        e.present &= static_cast<uint8_t>(~Bit(other));
-        (void)tiers_[Idx(other)]->Erase(info.key);
-        EmitLocked(BlockEventKind::kRemoved, other, info.key);
-      }
-    }
-    // A re-put into the tier that already holds the key changes its recency, not its tier set:
-    // the copy stays present (no removed/stored pair for the router), only its LRU slot moves.
-    const bool already_here = Has(e, *t);
-    if (already_here) lru_[Idx(*t)].erase(LruKeyOf(e));
-    e.info = info;
-    e.generation = next_generation_++;
-    e.hits_in_tier = 0;
-    e.stamp = next_stamp_++;
-    if (already_here) lru_[Idx(*t)].insert(LruKeyOf(e));
-    AddCopyLocked(e, *t);
-    if (*t != TierKind::kSsd && tier(TierKind::kSsd) != nullptr) {
-      if (!e.write_pending) {
-        e.write_pending = true;
-        ++write_pending_;
-      }
-      // Queued again even when already pending: a batch may be writing the replaced bytes right
-      // now, and it drops them (not current) without queueing the key again.
-      write_queue_.push_back(info.key);
-    }
+    RecordPutLocked(info, *t);
     return *t;
   }
   return last;
 }
 
+void TieredStore::RecordPutLocked(const BlockInfo& info, TierKind t) {
+  Entry& e = entries_[info.key];
+  // A re-put may carry different bytes: copies elsewhere are stale now.
+  for (TierKind other : kOrder) {
+    if (other != t && Has(e, other)) {
+      lru_[Idx(other)].erase(LruKeyOf(e));
+      e.present &= static_cast<uint8_t>(~Bit(other));
+      (void)tiers_[Idx(other)]->Erase(info.key);
+      EmitLocked(BlockEventKind::kRemoved, other, info.key);
+    }
+  }
+  // A re-put into the tier that already holds the key changes its recency, not its tier set:
+  // the copy stays present (no removed/stored pair for the router), only its LRU slot moves.
+  const bool already_here = Has(e, t);
+  if (already_here) lru_[Idx(t)].erase(LruKeyOf(e));
+  e.info = info;
+  e.generation = next_generation_++;
+  e.hits_in_tier = 0;
+  e.stamp = next_stamp_++;
+  if (already_here) lru_[Idx(t)].insert(LruKeyOf(e));
+  AddCopyLocked(e, t);
+  if (t != TierKind::kSsd && tier(TierKind::kSsd) != nullptr) {
+    if (!e.write_pending) {
+      e.write_pending = true;
+      ++write_pending_;
+    }
+    // Queued again even when already pending: a batch may be writing the replaced bytes right
+    // now, and it drops them (not current) without queueing the key again.
+    write_queue_.push_back(info.key);
+  }
+}
+
+MemoryTier* TieredStore::dram_memory() const {
+  auto* dram = dynamic_cast<MemoryTier*>(tier(TierKind::kDram));
+  return dram != nullptr && dram->host_base() != nullptr ? dram : nullptr;
+}
+
+absl::StatusOr<ReservedSlot> TieredStore::ReserveDram(uint64_t size) {
+  MemoryTier* dram = dram_memory();
+  if (dram == nullptr) {
+    return absl::FailedPreconditionError("no host-addressable DRAM tier to reserve slots in");
+  }
+  if (size == 0) return absl::InvalidArgumentError("empty block");
+  if (size > LargestBlockBytes()) {
+    return absl::ResourceExhaustedError(absl::StrCat(
+        "block of ", common::FormatByteSize(size), " exceeds the largest accepted block (",
+        common::FormatByteSize(LargestBlockBytes()), ")"));
+  }
+  const uint64_t charge = dram->ChargeFor(size);
+  if (charge == 0) return absl::ResourceExhaustedError("block larger than the DRAM tier");
+  const BlockKey none{};  // no block to keep: the slot belongs to no key yet
+  {
+    absl::MutexLock lock(&mu_);
+    if (!MakeRoomLocked(TierKind::kDram, charge, none)) {
+      return absl::ResourceExhaustedError("dram tier cannot make room (slots pinned or reserved)");
+    }
+  }
+  for (;;) {
+    absl::StatusOr<ReservedSlot> slot = dram->Reserve(size);
+    if (slot.ok() || !absl::IsResourceExhausted(slot.status())) return slot;
+    // Slab fragmentation or pinned memory: free one more block and retry.
+    absl::MutexLock lock(&mu_);
+    if (!EvictOneLocked(TierKind::kDram, none)) return slot.status();
+  }
+}
+
+absl::StatusOr<TierKind> TieredStore::CommitDram(const BlockInfo& info, ReservedSlot slot) {
+  MemoryTier* dram = dram_memory();
+  if (dram == nullptr) return absl::FailedPreconditionError("no host-addressable DRAM tier");
+  if (!slot.valid()) return absl::InvalidArgumentError("no reserved slot");
+  if (info.size != slot.size()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("block info says ", info.size, " bytes, slot holds ", slot.size()));
+  }
+  if (common::Checksum(slot.data()) != info.checksum) {
+    return absl::DataLossError(
+        absl::StrCat("checksum mismatch for block ", info.key.DebugString(), ": not stored"));
+  }
+  STRATA_RETURN_IF_ERROR(dram->Adopt(info, std::move(slot)));
+  absl::MutexLock lock(&mu_);
+  counters_[Idx(TierKind::kDram)].bytes_written += info.size;
+  RecordPutLocked(info, TierKind::kDram);
+  return TierKind::kDram;
+}
+
+bool TieredStore::ReportCorruptCopy(const BlockKey& key, TierKind t, uint64_t checksum) {
+  Tier* tr = tier(t);
+  if (tr == nullptr) return false;
+  auto current = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    auto it = entries_.find(key);
+    return it != entries_.end() && Has(it->second, t) && it->second.info.checksum == checksum;
+  };
+  {
+    absl::MutexLock lock(&mu_);
+    if (!current()) return false;  // already gone or replaced
+  }
+  absl::StatusOr<BlockHandle> handle = tr->Read(key);  // the re-check, outside the lock
+  if (handle.ok() && common::Checksum(handle->data()) == checksum) return false;
+  absl::MutexLock lock(&mu_);
+  if (!current()) return false;
+  ++counters_[Idx(t)].checksum_failures;
+  DropCopyLocked(key, t);
+  return true;
+}
+
 BlockRead TieredStore::ReadVerified(const BlockKey& key,
                                     std::optional<absl::StatusOr<BlockHandle>> prefetched,
-                                    TierKind prefetched_tier) {
+                                    TierKind prefetched_tier, const ReadOptions& options) {
   // Each pass reads the best remaining copy; a bad copy is dropped, so this ends within kNumTiers
   // passes (plus a few for copies that moved under us).
   bool saw_corruption = false;
   for (int attempt = 0; attempt < 2 * kNumTiers; ++attempt) {
     TierKind t;
     uint64_t expected;
+    bool preferred = false;  // read below the best copy because the reader asked for DRAM
     {
       absl::MutexLock lock(&mu_);
       auto it = entries_.find(key);
       std::optional<TierKind> best = it == entries_.end() ? std::nullopt : BestTier(it->second);
       if (!best.has_value()) break;
       t = *best;
+      if (options.prefer_dram && t != TierKind::kDram && Has(it->second, TierKind::kDram)) {
+        t = TierKind::kDram;
+        preferred = true;
+      }
       expected = it->second.info.checksum;
     }
     absl::StatusOr<BlockHandle> handle = (prefetched.has_value() && prefetched_tier == t)
                                              ? std::move(*prefetched)
                                              : tiers_[Idx(t)]->Read(key);
     prefetched.reset();
-    if (handle.ok() && common::Checksum(handle->data()) == expected &&
-        handle->info().checksum == expected) {
+    const bool verify = t != TierKind::kDram || options.verify_dram;
+    if (handle.ok() && handle->info().checksum == expected &&
+        (!verify || common::Checksum(handle->data()) == expected)) {
       {
         absl::MutexLock lock(&mu_);
         counters_[Idx(t)].hits += 1;
         counters_[Idx(t)].bytes_read += handle->data().size();
       }
-      MaybePromote(key, t, *handle);
-      return BlockRead{absl::OkStatus(), t, std::move(handle).value()};
+      if (verify && !preferred) MaybePromote(key, t, *handle);
+      return BlockRead{absl::OkStatus(), t, std::move(handle).value(), verify};
     }
     absl::MutexLock lock(&mu_);
     if (handle.ok() || !absl::IsNotFound(handle.status())) {
@@ -344,6 +448,12 @@ void TieredStore::MaybePromote(const BlockKey& key, TierKind from, const BlockHa
 std::vector<BlockRead> TieredStore::GetChain(common::NamespaceId ns,
                                              std::span<const common::ChainHash> chain,
                                              bool stop_at_first_miss) {
+  return GetChain(ns, chain, stop_at_first_miss, ReadOptions{});
+}
+
+std::vector<BlockRead> TieredStore::GetChain(common::NamespaceId ns,
+                                             std::span<const common::ChainHash> chain,
+                                             bool stop_at_first_miss, const ReadOptions& options) {
   std::vector<BlockRead> out;
   out.reserve(chain.size());
   std::vector<BlockKey> keys;
@@ -380,9 +490,10 @@ std::vector<BlockRead> TieredStore::GetChain(common::NamespaceId ns,
       }
       out.push_back(BlockRead{absl::NotFoundError(keys[i].DebugString()), TierKind::kDram, {}});
     } else if (planned[i] == TierKind::kSsd) {
-      out.push_back(ReadVerified(keys[i], std::move(ssd_reads[next_ssd++]), TierKind::kSsd));
+      out.push_back(
+          ReadVerified(keys[i], std::move(ssd_reads[next_ssd++]), TierKind::kSsd, options));
     } else {
-      out.push_back(ReadVerified(keys[i], std::nullopt, TierKind::kSsd));
+      out.push_back(ReadVerified(keys[i], std::nullopt, TierKind::kSsd, options));
     }
     if (stop_at_first_miss && !out.back().status.ok()) break;
   }

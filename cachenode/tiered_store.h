@@ -21,6 +21,14 @@
 //
 // Pins. Handles returned by GetChain pin the bytes they reference until destroyed.
 //
+// Slots. For the same-node shared-memory data plane, a put can go through the DRAM arena without a
+// copy on the node: ReserveDram allocates an empty DRAM slot (evicting as a put would), another
+// process fills it through its mapping, and CommitDram verifies the bytes and adopts the slot as
+// the block's DRAM copy. A reserved slot is never handed to anything else until it is committed or
+// its ReservedSlot is destroyed. Readers whose client verifies every byte it copies (the shm
+// client) may skip the node's own verification of DRAM copies (ReadOptions); bad copies they find
+// come back through ReportCorruptCopy.
+//
 // Events. With a BlockEventSink set, every change of which tiers hold a block is reported under
 // the store mutex (block_events.h): stored(key, tier) when a copy appears, removed(key, tier) when
 // one goes. VisitBlocks pairs a consistent full listing with a cut point in that event stream.
@@ -43,6 +51,7 @@
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "cachenode/block_events.h"
+#include "cachenode/memory_tier.h"
 #include "cachenode/ssd_tier.h"
 #include "cachenode/tier.h"
 
@@ -72,6 +81,18 @@ struct BlockRead {
   absl::Status status;  // OK, NotFound (absent) or DataLoss (every copy failed its checksum)
   TierKind tier = TierKind::kDram;  // where the payload came from, when OK
   BlockHandle handle;               // pinned payload, when OK
+  bool verified = true;             // false: a DRAM copy read with verify_dram = false
+};
+
+// How GetChain reads. The defaults verify every copy, as everywhere else.
+struct ReadOptions {
+  // false: DRAM copies are handed out unverified (their stored checksum still comes with them).
+  // Only for readers that verify every byte they copy and report mismatches (ReportCorruptCopy);
+  // saves one pass over the bytes. Unverified bytes are never promoted.
+  bool verify_dram = true;
+  // true: read the DRAM copy when there is one, even if HBM holds the block too (shm readers can
+  // only see the DRAM arena). Such a read does not count towards promotion.
+  bool prefer_dram = false;
 };
 
 struct LookupResult {
@@ -124,10 +145,36 @@ class TieredStore {
   absl::StatusOr<TierKind> Put(const BlockInfo& info, std::span<const std::byte> payload,
                                bool from_gpu);
 
+  // Put for a caller that holds the payload but no checksum of its own (the RESP endpoint): the
+  // store computes info.checksum from the payload (ignoring the given one) instead of verifying
+  // one, which saves a pass over the bytes. Same errors as Put, less DataLoss.
+  absl::StatusOr<TierKind> PutComputingChecksum(BlockInfo info, std::span<const std::byte> payload,
+                                                bool from_gpu);
+
   // Reads a chain in order; one result per hash, verified. With stop_at_first_miss the result ends
   // with the first miss.
   std::vector<BlockRead> GetChain(common::NamespaceId ns, std::span<const common::ChainHash> chain,
                                   bool stop_at_first_miss);
+  std::vector<BlockRead> GetChain(common::NamespaceId ns, std::span<const common::ChainHash> chain,
+                                  bool stop_at_first_miss, const ReadOptions& options);
+
+  // The DRAM tier when it is a host-addressable MemoryTier (slots can be reserved), else null.
+  MemoryTier* dram_memory() const;
+
+  // Allocates an empty DRAM slot for a block of `size` bytes, evicting (and demoting) like a put.
+  // FailedPrecondition without a host-addressable DRAM tier; InvalidArgument for size 0;
+  // ResourceExhausted when larger than LargestBlockBytes or the tier cannot make room.
+  absl::StatusOr<ReservedSlot> ReserveDram(uint64_t size);
+
+  // Verifies the slot's bytes against info.checksum (DataLoss on mismatch: nothing stored, the
+  // slot is freed) and adopts the slot as the block's DRAM copy, replacing any older block under
+  // the key, exactly as Put would place it. InvalidArgument when info.size != slot.size().
+  absl::StatusOr<TierKind> CommitDram(const BlockInfo& info, ReservedSlot slot);
+
+  // A reader found the copy in `tier` wrong against `checksum`. The store re-checks that copy (a
+  // reader's word alone never removes good data); when it is bad, counts a checksum failure and
+  // drops it. True when dropped.
+  bool ReportCorruptCopy(const BlockKey& key, TierKind tier, uint64_t checksum);
 
   // Longest present prefix and where its blocks sit. No payload is read; recency is not changed.
   LookupResult Lookup(common::NamespaceId ns, std::span<const common::ChainHash> chain) const;
@@ -178,6 +225,11 @@ class TieredStore {
   using LruKey = std::tuple<uint64_t, uint32_t, BlockKey>;
 
   TieredStore(const TieredStoreOptions& options, StoreTiers tiers);
+  // Put's checks of size and limits (not of the checksum).
+  absl::Status CheckPut(const BlockInfo& info, std::span<const std::byte> payload) const;
+  // Places a block whose checksum is known to match its payload.
+  absl::StatusOr<TierKind> PutChecked(const BlockInfo& info, std::span<const std::byte> payload,
+                                      bool from_gpu);
   uint64_t ComputeLargestBlockBytes() const;
 
   static LruKey LruKeyOf(const Entry& e);
@@ -208,7 +260,10 @@ class TieredStore {
                                std::span<const std::byte> payload) ABSL_LOCKS_EXCLUDED(mu_);
   // Reads one block from its best tier onward, verifying; handles fallbacks and promotion.
   BlockRead ReadVerified(const BlockKey& key, std::optional<absl::StatusOr<BlockHandle>> prefetched,
-                         TierKind prefetched_tier);
+                         TierKind prefetched_tier, const ReadOptions& options);
+  // Records a new copy of `info` stored in t by a put: drops stale copies elsewhere, stamps it,
+  // queues write-behind.
+  void RecordPutLocked(const BlockInfo& info, TierKind t) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void MaybePromote(const BlockKey& key, TierKind from, const BlockHandle& handle);
 
   const TieredStoreOptions options_;

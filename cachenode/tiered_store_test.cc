@@ -117,6 +117,23 @@ TEST_F(TieredStoreTest, PutsLandInDramAndGpuPutsInHbm) {
   EXPECT_EQ(*Get(*s, 2, 0), TierKind::kHbm);
 }
 
+TEST_F(TieredStoreTest, PutComputingChecksumStoresTheChecksumOfThePayload) {
+  auto s = Open({0, 8 * kMiB, 0});
+  const std::string p = PayloadOf(3, 0, kMiB);
+  // The given checksum is ignored: the store computes the real one.
+  BlockInfo info{{kNs, HashOf(3, 0)}, kMiB, /*checksum=*/12345, 0};
+  ASSERT_EQ(*s->PutComputingChecksum(info, Bytes(p), false), TierKind::kDram);
+  const common::ChainHash h = HashOf(3, 0);
+  std::vector<BlockRead> r = s->GetChain(kNs, std::span(&h, 1), false);
+  ASSERT_TRUE(r[0].status.ok()) << r[0].status;  // a read verifies the stored checksum
+  EXPECT_EQ(r[0].handle.info().checksum, common::Checksum(p));
+  EXPECT_EQ(*Get(*s, 3, 0), TierKind::kDram);
+  // The size and limit checks of Put still apply.
+  info.size = kMiB + 1;
+  EXPECT_TRUE(absl::IsInvalidArgument(s->PutComputingChecksum(info, Bytes(p), false).status()));
+  EXPECT_TRUE(absl::IsInvalidArgument(s->PutComputingChecksum(info, {}, false).status()));
+}
+
 TEST_F(TieredStoreTest, WriteBehindPersistsToSsdInBatches) {
   auto s = Open({0, 16 * kMiB, 64 * kMiB});
   for (int i = 0; i < 4; ++i) ASSERT_TRUE(Put(*s, 1, i, kMiB).ok());
@@ -427,6 +444,109 @@ TEST_F(TieredStoreTest, VisitBlocksListsEveryBlockWithItsTiersIncludingRecovered
   const std::string dram = std::to_string(1 << static_cast<int>(TierKind::kDram));
   EXPECT_THAT(seen, ::testing::UnorderedElementsAre("1.0=" + ssd, "1.1=" + ssd, "1.2=" + ssd,
                                                     "2.0=" + dram));
+}
+
+TEST_F(TieredStoreTest, CommittedDramSlotIsTheBlocksCopyWithoutACopy) {
+  auto store = Open({.dram = 16 * kMiB});
+  const std::string p = PayloadOf(5, 0, kMiB);
+  auto slot = store->ReserveDram(p.size());
+  ASSERT_TRUE(slot.ok()) << slot.status();
+  std::memcpy(slot->data().data(), p.data(), p.size());
+  const std::byte* where = slot->data().data();
+  BlockInfo info{{kNs, HashOf(5, 0)}, p.size(), common::Checksum(p), 0};
+  auto tier = store->CommitDram(info, std::move(*slot));
+  ASSERT_TRUE(tier.ok()) << tier.status();
+  EXPECT_EQ(*tier, TierKind::kDram);
+  const common::ChainHash h = HashOf(5, 0);
+  std::vector<BlockRead> r = store->GetChain(kNs, std::span(&h, 1), false);
+  ASSERT_TRUE(r[0].status.ok());
+  EXPECT_EQ(r[0].handle.data().data(), where);
+  EXPECT_EQ(Get(*store, 5, 0).value(), TierKind::kDram);
+}
+
+TEST_F(TieredStoreTest, CommitWithWrongChecksumStoresNothingAndFreesTheSlot) {
+  auto store = Open({.dram = 16 * kMiB});
+  const std::string p = PayloadOf(6, 0, kMiB);
+  auto slot = store->ReserveDram(p.size());
+  ASSERT_TRUE(slot.ok());
+  std::memcpy(slot->data().data(), p.data(), p.size());
+  BlockInfo info{{kNs, HashOf(6, 0)}, p.size(), common::Checksum(p) ^ 1, 0};
+  auto tier = store->CommitDram(info, std::move(*slot));
+  EXPECT_TRUE(absl::IsDataLoss(tier.status())) << tier.status();
+  EXPECT_EQ(store->Lookup(kNs, std::vector{HashOf(6, 0)}).matched_blocks, 0u);
+  EXPECT_EQ(store->Stats().tiers[0].usage.used_bytes, 0u);
+}
+
+TEST_F(TieredStoreTest, EvictionNeverHandsOutAReservedSlot) {
+  auto store = Open({.dram = 8 * kMiB});  // two 4 MiB slabs
+  auto slot = store->ReserveDram(4 * kMiB);
+  ASSERT_TRUE(slot.ok());
+  std::memset(slot->data().data(), 0x5a, slot->data().size());
+  // Puts keep evicting each other in the other slab; the reserved one is never touched.
+  for (int i = 0; i < 6; ++i) ASSERT_TRUE(Put(*store, 7, i, 2 * kMiB).ok());
+  for (std::byte b : slot->data()) ASSERT_EQ(b, std::byte{0x5a});
+  // With every slab reserved, a put has nowhere to go.
+  auto second = store->ReserveDram(4 * kMiB);
+  ASSERT_TRUE(second.ok()) << second.status();
+  EXPECT_TRUE(absl::IsResourceExhausted(Put(*store, 7, 9, kMiB).status()));
+}
+
+TEST_F(TieredStoreTest, ReserveDramNeedsAHostDramTier) {
+  auto store = Open({.hbm = 8 * kMiB});
+  EXPECT_TRUE(absl::IsFailedPrecondition(store->ReserveDram(kMiB).status()));
+}
+
+TEST_F(TieredStoreTest, UnverifiedDramReadSkipsOnlyTheDramCheck) {
+  auto store = Open({.dram = 16 * kMiB});
+  ASSERT_TRUE(Put(*store, 8, 0, kMiB).ok());
+  const common::ChainHash h = HashOf(8, 0);
+  std::vector<BlockRead> r = store->GetChain(kNs, std::span(&h, 1), false);
+  ASSERT_TRUE(r[0].status.ok());
+  EXPECT_TRUE(r[0].verified);
+  // Scribble on the DRAM copy: an unverified read hands it out (the reader verifies), a verifying
+  // read refuses it.
+  auto* bytes = const_cast<std::byte*>(r[0].handle.data().data());
+  bytes[100] ^= std::byte{1};
+  ReadOptions unverified;
+  unverified.verify_dram = false;
+  std::vector<BlockRead> u = store->GetChain(kNs, std::span(&h, 1), false, unverified);
+  ASSERT_TRUE(u[0].status.ok());
+  EXPECT_FALSE(u[0].verified);
+  u.clear();
+  r.clear();
+  std::vector<BlockRead> v = store->GetChain(kNs, std::span(&h, 1), false);
+  EXPECT_TRUE(absl::IsDataLoss(v[0].status)) << v[0].status;
+}
+
+TEST_F(TieredStoreTest, ReportedCorruptCopyIsDroppedOnlyWhenTheStoreConfirmsIt) {
+  auto store = Open({.dram = 16 * kMiB});
+  ASSERT_TRUE(Put(*store, 9, 0, kMiB).ok());
+  const BlockKey key{kNs, HashOf(9, 0)};
+  const uint64_t checksum = common::Checksum(PayloadOf(9, 0, kMiB));
+  // A report about a good copy changes nothing.
+  EXPECT_FALSE(store->ReportCorruptCopy(key, TierKind::kDram, checksum));
+  EXPECT_EQ(Get(*store, 9, 0).value(), TierKind::kDram);
+  {
+    const common::ChainHash h = HashOf(9, 0);
+    std::vector<BlockRead> r = store->GetChain(kNs, std::span(&h, 1), false);
+    const_cast<std::byte*>(r[0].handle.data().data())[7] ^= std::byte{0xff};
+  }
+  EXPECT_TRUE(store->ReportCorruptCopy(key, TierKind::kDram, checksum));
+  EXPECT_EQ(store->Lookup(kNs, std::vector{HashOf(9, 0)}).matched_blocks, 0u);
+  EXPECT_EQ(store->Stats().tiers[0].counters.checksum_failures, 1u);
+}
+
+TEST_F(TieredStoreTest, PreferDramReadsTheDramCopyOfABlockAlsoInHbm) {
+  auto store = Open({.hbm = 16 * kMiB, .dram = 16 * kMiB}, /*promote_after_hits=*/1);
+  ASSERT_TRUE(Put(*store, 10, 0, kMiB).ok());           // lands in DRAM
+  ASSERT_EQ(Get(*store, 10, 0).value(), TierKind::kDram);  // first hit promotes to HBM
+  ASSERT_EQ(Get(*store, 10, 0).value(), TierKind::kHbm);
+  ReadOptions prefer;
+  prefer.prefer_dram = true;
+  const common::ChainHash h = HashOf(10, 0);
+  std::vector<BlockRead> r = store->GetChain(kNs, std::span(&h, 1), false, prefer);
+  ASSERT_TRUE(r[0].status.ok());
+  EXPECT_EQ(r[0].tier, TierKind::kDram);
 }
 
 }  // namespace

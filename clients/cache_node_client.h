@@ -7,9 +7,18 @@
 // add up to its size and match its checksum, so a caller never sees bytes the node did not vouch
 // for.
 //
+// Payloads are not serialized (common/grpc_byte_buffer.h); the wire format is cachenode.proto's, so
+// any node implementation works. Put sends chunks as slices that reference the caller's blocks (no
+// user-space copy). GetInto hands the caller views of the received slices (no copy), hashing each
+// 64 KiB piece as it goes so the bytes are verified while in cache; Get copies them once, into its
+// result strings.
+//
 // Thread-safety: a CacheNodeClient is thread-safe; concurrent calls share one gRPC channel. Results
 // are owned by the caller.
 #pragma once
+
+#include <grpcpp/channel.h>
+#include <grpcpp/impl/rpc_method.h>
 
 #include <cstddef>
 #include <cstdint>
@@ -39,7 +48,10 @@ struct ClientOptions {
   // other code says retrying the same node will not help.
   int max_attempts = 3;
   // Payload bytes per Put chunk message and the largest Get chunk asked for. Larger chunks mean
-  // fewer messages; at most 4 MiB (the node's per-message limit).
+  // fewer messages; at most 4 MiB (the node's per-message limit). 1 MiB: with zero-copy chunks,
+  // `strata-bench tiers --block-bytes 2MiB --paths grpc` on the 2-core box measured 256 KiB /
+  // 1 MiB / 4 MiB chunks at 0.50-0.69 / 0.49-0.90 / 0.56-0.93 GB/s over several runs, within
+  // run-to-run noise of each other, so the earlier choice (bench/RESULTS.md) stands.
   size_t chunk_bytes = 1 << 20;
   // gRPC max send/receive message size: a 4 MiB chunk plus framing, matching the node.
   size_t max_message_bytes = (4 << 20) + (64 << 10);
@@ -93,7 +105,8 @@ class CacheNodeClient {
   ~CacheNodeClient();
 
   // Stores `blocks` in namespace `ns` with one client-streaming call. Returns one PutResult per
-  // block, in order. A node refuses a block (ResourceExhausted, FailedPrecondition, DataLoss...)
+  // block, in order. Returns only once gRPC holds no reference to the payloads any more (see
+  // common::LentMemory). A node refuses a block (ResourceExhausted, FailedPrecondition, DataLoss...)
   // either in its PutResult or by failing the whole call with that status; strata-cachenode does
   // the latter, keeping the blocks committed before it. Blocks are never half-stored.
   absl::StatusOr<std::vector<PutResult>> Put(common::NamespaceId ns,
@@ -107,8 +120,8 @@ class CacheNodeClient {
                                              bool stop_at_first_miss);
 
   // Streaming form of Get that buffers nothing: `on_header` is called for every block (hit or
-  // miss), then `on_chunk` for each payload piece of a hit (the view is valid only during the
-  // call). A block is verified after its last chunk was delivered: on a size or checksum mismatch
+  // miss), then `on_chunk` for each payload piece of a hit (at most 64 KiB; the view points into
+  // gRPC's receive buffers and is valid only during the call). A block is verified after its last chunk was delivered: on a size or checksum mismatch
   // the call returns DataLoss and the caller must discard what it received for that block. Retries
   // only before the first callback. Either callback may be empty.
   absl::Status GetInto(common::NamespaceId ns, std::span<const common::ChainHash> chain,
@@ -141,8 +154,7 @@ class CacheNodeClient {
   const ClientOptions& options() const { return options_; }
 
  private:
-  CacheNodeClient(ClientOptions options,
-                  std::unique_ptr<strata::v1::CacheNode::StubInterface> stub);
+  CacheNodeClient(ClientOptions options, std::shared_ptr<grpc::Channel> channel);
 
   // The deadline and attempts of one call (rpc_retry.h), from options_.
   RetryBudget budget() const { return {options_.deadline, options_.max_attempts}; }
@@ -154,7 +166,11 @@ class CacheNodeClient {
                        bool* delivered);
 
   const ClientOptions options_;
+  const std::shared_ptr<grpc::Channel> channel_;
+  // The generated stub serves every call but Put and Get, which stream raw ByteBuffers over these.
   const std::unique_ptr<strata::v1::CacheNode::StubInterface> stub_;
+  const grpc::internal::RpcMethod put_method_;
+  const grpc::internal::RpcMethod get_method_;
 };
 
 }  // namespace strata::clients

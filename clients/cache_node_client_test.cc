@@ -172,6 +172,29 @@ TEST_F(CacheNodeClientTest, GetIntoDeliversHeadersAndChunksInOrder) {
   EXPECT_EQ(received, payload);
 }
 
+// FakeCacheNode is a generated-code server: chunks it encodes with protobuf arrive in whatever
+// slices the socket gave, and the caller still gets them in pieces of at most 64 KiB (so each is
+// hashed while in cache), in order, adding up to the block.
+TEST_F(CacheNodeClientTest, GetIntoHandsOutPiecesOfAtMost64KiBFromAGeneratedServer) {
+  const std::string payload = RandomBytes((1 << 20) + 7, 9);  // two chunks of the default 1 MiB
+  const PutBlock block{HashOf(1), Bytes(payload)};
+  ASSERT_TRUE(client_->Put(ns_, {&block, 1}).ok());
+  const common::ChainHash chain[] = {HashOf(1)};
+  std::string received;
+  size_t pieces = 0;
+  size_t largest = 0;
+  absl::Status status =
+      client_->GetInto(ns_, chain, false, nullptr, [&](uint32_t, std::string_view piece) {
+        ++pieces;
+        largest = std::max(largest, piece.size());
+        received.append(piece);
+      });
+  ASSERT_TRUE(status.ok()) << status;
+  EXPECT_TRUE(received == payload);
+  EXPECT_LE(largest, 64u << 10);
+  EXPECT_GE(pieces, payload.size() / (64 << 10));
+}
+
 TEST_F(CacheNodeClientTest, RetriesUnavailableUntilItSucceeds) {
   node_.FailNextCalls(2, grpc::Status(grpc::UNAVAILABLE, "try again"));
   absl::StatusOr<v1::StatsResponse> stats = client_->Stats();

@@ -28,8 +28,9 @@ constexpr std::string_view kUsage =
 Usage:
   strata --node HOST:PORT [global flags] COMMAND [command flags]      (cache node commands)
   strata --router HOST:PORT [global flags] COMMAND [command flags]    (router commands)
+  strata --local PATH [global flags] put|get|lookup [command flags]   (same machine, shared memory)
 
-Cache node commands (need --node, or --host/--port):
+Cache node commands (need --node, or --host/--port; put, get and lookup also take --local):
   put                 store one block from a file
                         --namespace NS --hash HEX64 --file F [--chain-position N] [--from-gpu]
   get                 read one block into a file (written atomically, only on success)
@@ -62,6 +63,9 @@ Router commands (need --router):
 Global flags:
   --node HOST:PORT    the cache node's gRPC address (or --host HOST [default 127.0.0.1] --port PORT)
   --router HOST:PORT  the router's gRPC address
+  --local PATH        put, get and lookup through a node on this machine: its shared-memory
+                      socket (strata-cachenode --local-socket PATH) instead of --node; payload
+                      bytes go through the node's mapped DRAM arena, not a socket
                       (each command uses the one it needs and ignores the other)
   --output text|json  output format (default text); json prints one object per command
   --timeout DURATION  deadline of the whole command, e.g. 500ms, 30s, 2m (default 30s)
@@ -121,6 +125,7 @@ constexpr FlagSpec kFlags[] = {
     {"host", true, kAllBits},
     {"port", true, kAllBits},
     {"router", true, kAllBits},
+    {"local", true, kPutBit | kGetBit | kLookupBit},
     {"output", true, kAllBits},
     {"timeout", true, kAllBits},
     {"namespace", true, kPutBit | kGetBit | kLookupBit | kDeleteBit | kRegisterBit | kChainBits},
@@ -220,6 +225,12 @@ absl::Status ParseTargets(const FlagValues& flags, CliArgs& args) {
     }
     args.router = std::string(flags.at("router").front());
     if (has_node) STRATA_RETURN_IF_ERROR(ParseNode(flags).status());
+    return absl::OkStatus();
+  }
+  if (flags.contains("local")) {
+    if (has_node) return Usage("give either --local PATH or --node HOST:PORT, not both");
+    args.local = std::string(flags.at("local").front());
+    if (args.local.empty()) return Usage("--local is empty");
     return absl::OkStatus();
   }
   if (!has_node && has_router) {

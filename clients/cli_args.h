@@ -43,6 +43,9 @@ struct CliArgs {
   CliCommand command = CliCommand::kHelp;
   std::string node;    // cache node gRPC target "HOST:PORT"; set for node commands
   std::string router;  // router gRPC target "HOST:PORT"; set for router commands
+  // put/get/lookup: the node's same-node shared-memory socket (--local PATH), used instead of
+  // gRPC; `node` is then empty.
+  std::string local;
   OutputFormat output = OutputFormat::kText;
   absl::Duration timeout = absl::Seconds(30);
   // Namespace commands (put, get, lookup, delete, register-namespace, route, locate).

@@ -317,5 +317,28 @@ TEST(CliUsageTest, ListsEveryCommandAndFlag) {
   }
 }
 
+TEST(ParseCliArgsTest, LocalSocketReplacesTheNodeForGetPutAndLookup) {
+  absl::StatusOr<CliArgs> r =
+      Parse({"--local", "/run/strata.sock", "get", "--namespace", "ns", "--hash", kHashA, "--out",
+             "-"});
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->local, "/run/strata.sock");
+  EXPECT_TRUE(r->node.empty());
+  r = Parse({"lookup", "--local=/s", "--namespace", "ns", "--hashes", kHashA});
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->local, "/s");
+}
+
+TEST(ParseCliArgsTest, LocalSocketIsRefusedWithNodeAndForOtherCommands) {
+  EXPECT_NE(ErrorOf({"--local", "/s", "--node", "h:1", "get", "--namespace", "ns", "--hash", kHashA,
+                     "--out", "-"})
+                .find("not both"),
+            std::string::npos);
+  EXPECT_NE(ErrorOf({"--local", "/s", "stats"}).find("does not apply"), std::string::npos);
+  EXPECT_NE(ErrorOf({"--local", "", "lookup", "--namespace", "ns", "--hashes", kHashA})
+                .find("empty"),
+            std::string::npos);
+}
+
 }  // namespace
 }  // namespace strata::clients

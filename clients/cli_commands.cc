@@ -205,7 +205,84 @@ CliOutcome RunGet(const CliArgs& args, CacheNodeClient& client, std::ostream& ou
   return Ok();
 }
 
+CliOutcome RunLocalPut(const CliArgs& args, LocalClient& client, std::ostream& out) {
+  absl::StatusOr<std::string> read = ReadWholeFile(args.file);
+  if (!read.ok()) return Fail(kExitUsage, "put", ToStd(read.status().message()));
+  const std::string& payload = *read;
+  if (payload.empty()) return Fail(kExitUsage, "put", Concat("--file ", args.file, " is empty"));
+  const LocalPutBlock block{args.hashes[0],
+                            std::as_bytes(std::span(payload.data(), payload.size())),
+                            args.chain_position};
+  absl::StatusOr<std::vector<LocalPutResult>> results = client.Put(args.namespace_id, {&block, 1});
+  if (!results.ok()) return RpcFail("put", results.status());
+  const LocalPutResult& result = results->front();
+  if (!result.status.ok()) return RpcFail("put", result.status);
+  out << FormatPut(
+      BlockSummary{args.hashes[0], result.tier, payload.size(), common::Checksum(payload), ""},
+      args.output);
+  return Ok();
+}
+
+CliOutcome RunLocalGet(const CliArgs& args, LocalClient& client, std::ostream& out,
+                       std::ostream& err) {
+  // The temporary file is created before the request: a bad --out path is a usage error.
+  AtomicFileWriter writer;
+  if (args.out != "-") {
+    if (absl::Status s = writer.Open(args.out); !s.ok()) {
+      return Fail(kExitUsage, "get", ToStd(s.message()));
+    }
+  }
+  // Verified while copied out of the arena (CopyTo), so no separate verification pass.
+  absl::StatusOr<LocalRead> read =
+      client.Get(args.namespace_id, args.hashes, /*stop_at_first_miss=*/true, /*verify=*/false);
+  if (!read.ok()) return RpcFail("get", read.status());
+  if (read->size() == 0 || !read->block(0).status.ok()) {
+    const int code = read->size() == 0 ? 0 : static_cast<int>(read->block(0).status.code());
+    return Fail(kExitMiss, "get", MissText(args, code));
+  }
+  const LocalBlock& block = read->block(0);
+  std::string payload(block.data.size(), '\0');
+  absl::StatusOr<uint64_t> copied =
+      read->CopyTo(0, std::as_writable_bytes(std::span(payload.data(), payload.size())));
+  read->Release();
+  if (!copied.ok()) return Fail(kExitMiss, "get", MissText(args, static_cast<int>(copied.status().code())));
+  const BlockSummary summary{args.hashes[0], block.tier, payload.size(), block.checksum, args.out};
+  if (args.out == "-") {
+    out.write(payload.data(), static_cast<std::streamsize>(payload.size()));
+    out.flush();
+    if (!out) return Fail(kExitError, "get", "writing the payload to stdout failed");
+    if (args.output == OutputFormat::kJson) err << FormatGet(summary, OutputFormat::kJson);
+    return Ok();
+  }
+  writer.Append(payload);
+  if (absl::Status s = writer.Commit(); !s.ok()) return Fail(kExitError, "get", ToStd(s.message()));
+  out << FormatGet(summary, args.output);
+  return Ok();
+}
+
 }  // namespace
+
+CliOutcome RunLocalCommand(const CliArgs& args, LocalClient& client, std::ostream& out,
+                           std::ostream& err) {
+  switch (args.command) {
+    case CliCommand::kPut:
+      if (args.from_gpu) {
+        return Fail(kExitUsage, "put", "--from-gpu does not apply with --local (puts land in DRAM)");
+      }
+      return RunLocalPut(args, client, out);
+    case CliCommand::kGet:
+      return RunLocalGet(args, client, out, err);
+    case CliCommand::kLookup: {
+      absl::StatusOr<v1::LookupResponse> r = client.Lookup(args.namespace_id, args.hashes);
+      if (!r.ok()) return RpcFail("lookup", r.status());
+      out << FormatLookup(args.hashes, *r, args.output);
+      return Ok();
+    }
+    default:
+      break;
+  }
+  return Fail(kExitUsage, CliCommandName(args.command), "not available with --local");
+}
 
 CliOutcome RunCliCommand(const CliArgs& args, CacheNodeClient& client, std::ostream& out,
                          std::ostream& err) {

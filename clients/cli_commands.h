@@ -10,6 +10,7 @@
 
 #include "clients/cache_node_client.h"
 #include "clients/cli_args.h"
+#include "clients/local_client.h"
 #include "clients/router_client.h"
 
 namespace strata::clients {
@@ -29,6 +30,11 @@ struct CliOutcome {
 // through a temporary file and a rename, only when the whole block arrived and verified.
 CliOutcome RunCliCommand(const CliArgs& args, CacheNodeClient& client, std::ostream& out,
                          std::ostream& err);
+
+// Runs put, get or lookup (args.local set) through a node's shared-memory socket, with the same
+// output and exit codes as RunCliCommand.
+CliOutcome RunLocalCommand(const CliArgs& args, LocalClient& client, std::ostream& out,
+                           std::ostream& err);
 
 // Runs a router command (IsRouterCommand(args.command)); results go to `out` in args.output
 // format. Router commands never exit kExitMiss: a route that matches nothing is still a route.

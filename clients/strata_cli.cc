@@ -11,6 +11,7 @@
 #include "clients/cache_node_client.h"
 #include "clients/cli_args.h"
 #include "clients/cli_commands.h"
+#include "clients/local_client.h"
 #include "clients/router_client.h"
 
 namespace {
@@ -41,6 +42,17 @@ strata::clients::CliOutcome Run(const strata::clients::CliArgs& args) {
                    [&](clients::RouterClient& client) {
                      return clients::RunRouterCommand(args, client, std::cout);
                    });
+  }
+  if (!args.local.empty()) {
+    // A node that does not answer on the socket is a runtime failure (exit 1), not bad usage.
+    absl::StatusOr<std::unique_ptr<clients::LocalClient>> local =
+        clients::LocalClient::Connect(args.local);
+    if (!local.ok()) {
+      return {clients::kExitError,
+              std::string(clients::CliCommandName(args.command)) + ": " +
+                  std::string(local.status().message())};
+    }
+    return clients::RunLocalCommand(args, **local, std::cout, std::cerr);
   }
   clients::ClientOptions options;
   options.target = args.node;

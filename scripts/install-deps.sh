@@ -9,7 +9,8 @@ PACKAGES=(
   libabsl-dev librocksdb-dev prometheus-cpp-dev libxxhash-dev libssl-dev
   libgtest-dev libgmock-dev
   libzmq3-dev cppzmq-dev libmsgpack-cxx-dev
-  python3 python3-zmq python3-msgpack
+  python3 python3-zmq python3-msgpack python3-redis
+  redis-server redis-tools rocksdb-tools
   gnuplot-nox
 )
 

@@ -1,0 +1,220 @@
+#include "cachenode/resp_parser.h"
+
+#include <gtest/gtest.h>
+
+#include <random>
+#include <string>
+#include <vector>
+
+namespace strata::cachenode {
+namespace {
+
+struct Parsed {
+  std::vector<std::vector<std::string>> requests;
+  std::vector<bool> too_large;
+  bool error = false;
+  std::string message;
+};
+
+// Feeds `input` through ReadSpans/Advance in reads of at most `chunk` bytes (as a socket would
+// deliver it) and collects every request.
+Parsed Feed(RespParser& parser, std::string_view input, size_t chunk = 1 << 30) {
+  Parsed out;
+  RespRequest request;
+  auto drain = [&] {
+    while (true) {
+      const RespParser::Result r = parser.Next(request);
+      if (r == RespParser::Result::kNeedMore) return true;
+      if (r == RespParser::Result::kError) {
+        out.error = true;
+        out.message = parser.error();
+        return false;
+      }
+      out.requests.emplace_back(request.args.begin(), request.args.end());
+      out.too_large.push_back(request.too_large);
+    }
+  };
+  size_t offset = 0;
+  while (offset < input.size()) {
+    std::array<std::span<char>, 2> spans;
+    const size_t count = parser.ReadSpans(spans);
+    size_t n = 0;
+    for (size_t i = 0; i < count && offset < input.size(); ++i) {
+      const size_t take = std::min({spans[i].size(), input.size() - offset, chunk - n});
+      std::memcpy(spans[i].data(), input.data() + offset, take);
+      offset += take;
+      n += take;
+      if (take < spans[i].size()) break;  // a read fills the spans in order
+    }
+    parser.Advance(n);
+    if (!drain()) return out;
+  }
+  drain();
+  return out;
+}
+
+std::string Command(const std::vector<std::string>& args) {
+  std::string s = "*" + std::to_string(args.size()) + "\r\n";
+  for (const std::string& a : args) s += "$" + std::to_string(a.size()) + "\r\n" + a + "\r\n";
+  return s;
+}
+
+std::string RandomBytes(size_t n, uint32_t seed) {
+  std::mt19937 rng(seed);
+  std::string s(n, '\0');
+  for (char& c : s) c = static_cast<char>(rng());
+  // Make sure the protocol's own delimiters and NUL appear inside the value.
+  if (n >= 4) s.replace(n / 2, 4, std::string("\r\n\0$", 4));
+  return s;
+}
+
+TEST(RespParserTest, ParsesPipelinedArraysInOrder) {
+  RespParser parser(RespParserOptions{});
+  const std::string input = Command({"SET", "k", "v"}) + Command({"GET", "k"}) + Command({"PING"});
+  const Parsed p = Feed(parser, input);
+  ASSERT_FALSE(p.error) << p.message;
+  ASSERT_EQ(p.requests.size(), 3u);
+  EXPECT_EQ(p.requests[0], (std::vector<std::string>{"SET", "k", "v"}));
+  EXPECT_EQ(p.requests[1], (std::vector<std::string>{"GET", "k"}));
+  EXPECT_EQ(p.requests[2], (std::vector<std::string>{"PING"}));
+}
+
+TEST(RespParserTest, ReassemblesRequestsSplitAtEveryByte) {
+  const std::string value = RandomBytes(300, 1);
+  const std::string input = Command({"SET", "key", value}) + Command({"GET", "key"});
+  for (size_t chunk : {1u, 2u, 3u, 7u}) {
+    RespParser parser(RespParserOptions{});
+    const Parsed p = Feed(parser, input, chunk);
+    ASSERT_FALSE(p.error) << p.message;
+    ASSERT_EQ(p.requests.size(), 2u) << "chunk " << chunk;
+    EXPECT_EQ(p.requests[0][2], value);
+  }
+}
+
+TEST(RespParserTest, LargeBinaryBulksArriveByteExactThroughDirectReads) {
+  BulkBufferPool pool(64 << 20);
+  for (size_t size : {size_t{16} << 10, size_t{1} << 20, (size_t{2} << 20) + 3}) {
+    RespParser parser(RespParserOptions{}, &pool);
+    const std::string value = RandomBytes(size, static_cast<uint32_t>(size));
+    const std::string input = Command({"SET", "k", value}) + Command({"SET", "k2", value});
+    const Parsed p = Feed(parser, input, 100000);
+    ASSERT_FALSE(p.error) << p.message;
+    ASSERT_EQ(p.requests.size(), 2u);
+    EXPECT_EQ(p.requests[0][2], value);
+    EXPECT_EQ(p.requests[1][2], value);
+  }
+}
+
+TEST(RespParserTest, OffersTheBulkBufferThenTheHeaderAreaForOneReadv) {
+  RespParser parser(RespParserOptions{});
+  const std::string header = "*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$1048576\r\n";
+  Parsed p = Feed(parser, header);
+  ASSERT_FALSE(p.error);
+  std::array<std::span<char>, 2> spans;
+  ASSERT_EQ(parser.ReadSpans(spans), 2u);
+  EXPECT_EQ(spans[0].size(), 1u << 20);  // exactly the bulk, no intermediate buffer
+  EXPECT_GE(spans[1].size(), 2u);
+}
+
+TEST(RespParserTest, ParsesInlineCommands) {
+  RespParser parser(RespParserOptions{});
+  const Parsed p = Feed(parser, "PING\r\n\r\nset  k\tv\nEXISTS a b\r\n");
+  ASSERT_FALSE(p.error) << p.message;
+  ASSERT_EQ(p.requests.size(), 3u);
+  EXPECT_EQ(p.requests[0], (std::vector<std::string>{"PING"}));
+  EXPECT_EQ(p.requests[1], (std::vector<std::string>{"set", "k", "v"}));
+  EXPECT_EQ(p.requests[2], (std::vector<std::string>{"EXISTS", "a", "b"}));
+}
+
+TEST(RespParserTest, SkipsEmptyArrays) {
+  RespParser parser(RespParserOptions{});
+  const Parsed p = Feed(parser, "*0\r\n" + Command({"PING"}));
+  ASSERT_FALSE(p.error) << p.message;
+  ASSERT_EQ(p.requests.size(), 1u);
+}
+
+TEST(RespParserTest, DiscardsAnOversizedBulkAndKeepsParsing) {
+  RespParserOptions options;
+  options.max_bulk_bytes = 1000;
+  options.max_discard_bytes = 1 << 20;
+  RespParser parser(options);
+  const std::string input =
+      Command({"SET", "k", std::string(5000, 'x')}) + Command({"GET", "k"});
+  const Parsed p = Feed(parser, input, 700);
+  ASSERT_FALSE(p.error) << p.message;
+  ASSERT_EQ(p.requests.size(), 2u);
+  EXPECT_TRUE(p.too_large[0]);
+  EXPECT_TRUE(p.requests[0].empty());
+  EXPECT_FALSE(p.too_large[1]);
+  EXPECT_EQ(p.requests[1], (std::vector<std::string>{"GET", "k"}));
+}
+
+struct BadInput {
+  std::string name;
+  std::string bytes;
+  std::string error_part;
+};
+
+TEST(RespParserTest, RejectsMalformedInputWithAProtocolError) {
+  RespParserOptions options;
+  options.max_args = 100;
+  options.max_inline_bytes = 1024;
+  const std::vector<BadInput> cases = {
+      {"huge bulk header", "*2\r\n$3\r\nGET\r\n$99999999999\r\n", "invalid bulk length"},
+      {"negative count", "*-5\r\n", "invalid multibulk length"},
+      {"negative bulk", "*1\r\n$-3\r\n", "invalid bulk length"},
+      {"non-numeric count", "*x\r\n", "invalid multibulk length"},
+      {"overflowing bulk", "*1\r\n$123456789012345678901234\r\n", "invalid bulk length"},
+      {"endless header", "*1\r\n$" + std::string(64, '9'), "header line too long"},
+      {"too many args", "*101\r\n", "invalid multibulk length"},
+      {"missing $", "*1\r\n+PING\r\n", "expected '$'"},
+      {"bulk longer than declared", "*1\r\n$2\r\nPING\r\n", "missing CRLF after a bulk"},
+      {"LF without CR", "*1\n$4\r\nPING\r\n", "missing CRLF"},
+      {"binary garbage", std::string("\x01\x02\xff\x00" "garbage\r\n", 13), "invalid inline request"},
+      {"unterminated inline", std::string(2000, 'a'), "too big inline request"},
+  };
+  for (const BadInput& c : cases) {
+    RespParser parser(options);
+    const Parsed p = Feed(parser, c.bytes);
+    EXPECT_TRUE(p.error) << c.name;
+    EXPECT_NE(p.message.find(c.error_part), std::string::npos) << c.name << ": " << p.message;
+    RespRequest r;
+    EXPECT_EQ(parser.Next(r), RespParser::Result::kError) << c.name << ": error is sticky";
+  }
+}
+
+TEST(RespParserTest, NeverBuffersBeyondTheHeaderAreaWithoutAHeader) {
+  RespParserOptions options;
+  options.max_inline_bytes = 100;
+  RespParser parser(options);
+  // A header line that never ends is refused after a few bytes, not buffered.
+  const Parsed p = Feed(parser, "*" + std::string(40, '1'));
+  EXPECT_TRUE(p.error);
+}
+
+TEST(RespParserOptionsTest, ValidateRejectsInconsistentBounds) {
+  RespParserOptions o;
+  EXPECT_TRUE(o.Validate().ok());
+  o.max_discard_bytes = o.max_bulk_bytes - 1;
+  EXPECT_FALSE(o.Validate().ok());
+  o = RespParserOptions{};
+  o.max_args = 0;
+  EXPECT_FALSE(o.Validate().ok());
+}
+
+TEST(BulkBufferPoolTest, ReusesAFittingBufferAndBoundsWhatItKeeps) {
+  BulkBufferPool pool(3 << 20);
+  BulkBuffer a = pool.Take(2 << 20);
+  char* const first = a.data.get();
+  pool.Give(std::move(a));
+  EXPECT_EQ(pool.cached_bytes(), 2u << 20);
+  BulkBuffer b = pool.Take((2 << 20) - 100);
+  EXPECT_EQ(b.data.get(), first);
+  BulkBuffer c = pool.Take(2 << 20);
+  pool.Give(std::move(b));
+  pool.Give(std::move(c));  // over the bound: freed
+  EXPECT_EQ(pool.cached_bytes(), 2u << 20);
+}
+
+}  // namespace
+}  // namespace strata::cachenode
