@@ -145,8 +145,10 @@ absl::StatusOr<std::unique_ptr<cachenode::MemoryTier>> MakeDramTier(uint64_t blo
                                                                     uint64_t blocks) {
   const uint64_t slab = cachenode::SlabArenaOptions{}.slab_bytes;
   cachenode::SlabArena probe({blocks * block_bytes * 2 + slab, slab});
-  // Two spare slabs: a put that replaces a block allocates the new slot before freeing the old.
-  const uint64_t capacity = blocks * probe.ChargeFor(block_bytes) + 2 * slab;
+  // Room for two more blocks: a put that replaces a block allocates the new slot before freeing
+  // the old (a block larger than a slab needs a free run of whole slabs).
+  const uint64_t charge = probe.ChargeFor(block_bytes);
+  const uint64_t capacity = blocks * charge + 2 * std::max(slab, charge);
   STRATA_ASSIGN_OR_RETURN(auto memory,
                           cachenode::CreateHostMemory({capacity, true, true, "strata-bench-dram"}));
   return std::make_unique<cachenode::MemoryTier>(cachenode::MemoryTierOptions{}, std::move(memory));
@@ -392,16 +394,17 @@ absl::Status RunSsd(Run& run, const TempDir& dir) {
   const double get_gbps = get_row->gbps;
 
   // The node reads a Get window (get_window_bytes) of SSD blocks with one ReadBatch, which keeps
-  // read_threads reads in flight: judged against raw reads at the same queue depth.
-  const int qd = o.ssd.read_threads;
+  // up to read_threads reads in flight (fewer when the window has fewer blocks): judged against raw
+  // reads at the same queue depth.
+  const uint64_t window = std::clamp<uint64_t>(
+      cachenode::CacheNodeServiceOptions{}.get_window_bytes / run.block_bytes, 1, run.blocks);
+  const int qd = static_cast<int>(std::min<uint64_t>(o.ssd.read_threads, window));
   run.progress(absl::StrCat("measuring direct random reads (O_DIRECT, qd", qd, ")..."));
   STRATA_ASSIGN_OR_RETURN(DiskResult qdn,
                           MeasureDirectRandomReads(raw_file, run.block_bytes, run.blocks, qd,
                                                    o.seconds_per_case, 71));
   const std::string qdn_name = absl::StrCat("direct_rand_read_qd", qd);
   run.Add("limit", qdn_name, qdn.throughput).amplification = qdn.amplification;
-  const uint64_t window = std::clamp<uint64_t>(
-      cachenode::CacheNodeServiceOptions{}.get_window_bytes / run.block_bytes, 1, run.blocks);
   run.progress("measuring ssd random get (ReadBatch: MultiGet groups in parallel)...");
   STRATA_ASSIGN_OR_RETURN(Row * batch_row,
                           measure_reads("get_batch", window, qdn_name, qdn.throughput));

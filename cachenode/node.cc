@@ -1,5 +1,7 @@
 #include "cachenode/node.h"
 
+#include <malloc.h>
+
 #include <grpcpp/grpcpp.h>
 #include <grpcpp/health_check_service_interface.h>
 
@@ -168,8 +170,20 @@ absl::Status Node::Serve(RpcObserver* observer) {
                                                 engine_loads_.get(), options_.service, observer);
   STRATA_ASSIGN_OR_RETURN(server_, StartNodeServer(options_.listen, service_.get()));
   TieredStore* store = store_.get();
+  // After a burst of write-behind, glibc keeps the freed batch buffers (RocksDB write batches and
+  // memtables, tens of MiB each) as heap it may reuse; handing them back once the burst is over
+  // keeps the node's resident memory near its tiers' sizes (bench/RESULTS.md, resident memory).
   write_behind_ = std::make_unique<common::PeriodicLoop>(
-      [store] { return store->FlushWriteBehind() > 0; }, options_.write_behind_idle);
+      [store, busy = false]() mutable {
+        if (store->FlushWriteBehind() > 0) {
+          busy = true;
+          return true;
+        }
+        if (busy) malloc_trim(0);
+        busy = false;
+        return false;
+      },
+      options_.write_behind_idle);
   write_behind_->Start();
   if (!options_.local_socket.empty()) {
     ShmServerOptions local = options_.local;

@@ -1,5 +1,8 @@
 #include "common/checksum.h"
 
+#include <xxhash.h>
+
+#include <span>
 #include <string>
 
 #include "gtest/gtest.h"
@@ -19,6 +22,28 @@ TEST(ChecksumTest, StreamingEqualsOneShotAndDetectsAFlippedBit) {
   EXPECT_EQ(s.Digest(), whole);
   data[12345] ^= 0x01;
   EXPECT_NE(Checksum(data), whole);
+}
+
+TEST(ChecksumTest, EqualsThePortableXxh3AtEverySizeClass) {
+  // The run-time dispatched code (AVX2 where present) must give the portable code's values:
+  // checksums are stored on disk and sent over the wire.
+  std::string data(3 * 1024 * 1024 + 17, '\0');
+  uint64_t x = 0x9e3779b97f4a7c15ull;
+  for (char& c : data) {
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    c = static_cast<char>(x);
+  }
+  for (size_t size : {size_t{1}, size_t{16}, size_t{129}, size_t{240}, size_t{241}, size_t{1024},
+                      size_t{65536} + 3, data.size()}) {
+    const std::string_view part(data.data(), size);
+    EXPECT_EQ(Checksum(part), XXH3_64bits(part.data(), part.size())) << size;
+    StreamingChecksum s;
+    s.Update(std::as_bytes(std::span(part.data(), size / 2)));
+    s.Update(std::as_bytes(std::span(part.data() + size / 2, size - size / 2)));
+    EXPECT_EQ(s.Digest(), XXH3_64bits(part.data(), part.size())) << size;
+  }
 }
 
 TEST(ChecksumTest, KnownValueOfEmptyInput) {
