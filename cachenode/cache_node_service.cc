@@ -110,24 +110,7 @@ int CacheNodeService::InflightRpcs() const {
 
 absl::StatusOr<std::vector<common::ChainHash>> CacheNodeService::ParseChain(
     common::NamespaceId ns, const google::protobuf::RepeatedPtrField<std::string>& hashes) const {
-  STRATA_RETURN_IF_ERROR(namespaces_->Check(ns));
-  if (hashes.empty()) return absl::InvalidArgumentError("no chain hashes given");
-  if (static_cast<uint32_t>(hashes.size()) > options_.max_blocks_per_request) {
-    return absl::InvalidArgumentError(absl::StrCat("request names ", hashes.size(),
-                                                   " blocks; the limit is ",
-                                                   options_.max_blocks_per_request));
-  }
-  std::vector<common::ChainHash> chain;
-  chain.reserve(hashes.size());
-  for (int i = 0; i < hashes.size(); ++i) {
-    auto h = common::ChainHash::FromBytes(hashes[i]);
-    if (!h.ok()) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("chain_hashes[", i, "]: ", h.status().message()));
-    }
-    chain.push_back(*h);
-  }
-  return chain;
+  return ParseRequestChain(namespaces_, ns, hashes, options_.max_blocks_per_request);
 }
 
 grpc::Status CacheNodeService::StreamPut(grpc::ServerContext* context, PutStream* stream) {

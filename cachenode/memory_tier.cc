@@ -69,16 +69,21 @@ absl::Status MemoryTier::Put(const BlockInfo& info, std::span<const std::byte> p
   slot->info = info;
   // Copy outside every lock: the slot is ours until it is published below.
   if (absl::Status s = shared_->memory->Write(slot->allocation.offset, payload); !s.ok()) return s;
+  Publish(std::move(slot));
+  return absl::OkStatus();
+}
+
+void MemoryTier::Publish(std::shared_ptr<Slot> slot) {
   std::shared_ptr<Slot> replaced;
   {
     absl::MutexLock lock(&mu_);
-    auto [it, inserted] = blocks_.try_emplace(info.key, slot);
+    auto [it, inserted] = blocks_.try_emplace(slot->info.key, slot);
     if (!inserted) {
       replaced = std::move(it->second);
       it->second = std::move(slot);
     }
   }
-  return absl::OkStatus();  // `replaced` is freed here, outside mu_, unless a reader pins it
+  // `replaced` is freed here, outside mu_, unless a reader pins it.
 }
 
 absl::StatusOr<ReservedSlot> MemoryTier::Reserve(uint64_t size) {
@@ -119,16 +124,8 @@ absl::Status MemoryTier::Adopt(const BlockInfo& info, ReservedSlot reserved) {
                      reserved.size_));
   }
   slot->info = info;
-  std::shared_ptr<Slot> replaced;
-  {
-    absl::MutexLock lock(&mu_);
-    auto [it, inserted] = blocks_.try_emplace(info.key, slot);
-    if (!inserted) {
-      replaced = std::move(it->second);
-      it->second = std::move(slot);
-    }
-  }
-  return absl::OkStatus();  // `replaced` is freed here, outside mu_, unless a reader pins it
+  Publish(std::move(slot));
+  return absl::OkStatus();
 }
 
 absl::StatusOr<BlockHandle> MemoryTier::Read(const BlockKey& key) {

@@ -103,6 +103,8 @@ class MemoryTier final : public Tier {
         : arena(o), memory(std::move(m)) {}
   };
   struct Slot;  // frees its allocation when the last reference goes
+  // Makes a filled slot the block's copy (slot->info.key), replacing any older one.
+  void Publish(std::shared_ptr<Slot> slot);
 
   MemoryTierOptions options_;
   std::shared_ptr<Shared> shared_;

@@ -96,4 +96,30 @@ absl::Status NamespaceRegistry::PersistLocked() const {
   return absl::OkStatus();
 }
 
+absl::StatusOr<std::vector<common::ChainHash>> ParseRequestChain(
+    const NamespaceRegistry* namespaces, common::NamespaceId ns,
+    const google::protobuf::RepeatedPtrField<std::string>& hashes, uint32_t max_blocks) {
+  if (namespaces != nullptr) {
+    STRATA_RETURN_IF_ERROR(namespaces->Check(ns));
+  } else if (ns == 0) {
+    return absl::InvalidArgumentError("no namespace id given");
+  }
+  if (hashes.empty()) return absl::InvalidArgumentError("no chain hashes given");
+  if (static_cast<uint32_t>(hashes.size()) > max_blocks) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("request names ", hashes.size(), " blocks; the limit is ", max_blocks));
+  }
+  std::vector<common::ChainHash> chain;
+  chain.reserve(hashes.size());
+  for (int i = 0; i < hashes.size(); ++i) {
+    auto h = common::ChainHash::FromBytes(hashes[i]);
+    if (!h.ok()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("chain_hashes[", i, "]: ", h.status().message()));
+    }
+    chain.push_back(*h);
+  }
+  return chain;
+}
+
 }  // namespace strata::cachenode

@@ -10,6 +10,8 @@
 #include <utility>
 #include <vector>
 
+#include <google/protobuf/repeated_ptr_field.h>
+
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
@@ -42,5 +44,12 @@ class NamespaceRegistry {
   mutable absl::Mutex mu_;
   absl::flat_hash_map<common::NamespaceId, std::string> names_ ABSL_GUARDED_BY(mu_);
 };
+
+// Validates the chain a request names (the gRPC and shared-memory data planes share it): the
+// namespace is registered (FailedPrecondition otherwise; `namespaces` null: any id but 0), there are
+// 1 to max_blocks hashes, each exactly 32 bytes (InvalidArgument naming the first bad one).
+absl::StatusOr<std::vector<common::ChainHash>> ParseRequestChain(
+    const NamespaceRegistry* namespaces, common::NamespaceId ns,
+    const google::protobuf::RepeatedPtrField<std::string>& hashes, uint32_t max_blocks);
 
 }  // namespace strata::cachenode

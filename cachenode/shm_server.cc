@@ -13,6 +13,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "cachenode/cache_node_service.h"
+#include "common/fd_message.h"
 #include "common/status_macros.h"
 
 namespace strata::cachenode {
@@ -23,29 +24,6 @@ namespace v1 = ::strata::v1;
 std::string ErrnoText(int err) { return std::strerror(err); }
 
 int64_t UnixMillis(absl::Time t) { return absl::ToUnixMillis(t); }
-
-// Sends one message, with `fd` attached as SCM_RIGHTS when >= 0. False when the peer is gone.
-bool SendMessage(int sock, const std::string& bytes, int fd) {
-  iovec iov{const_cast<char*>(bytes.data()), bytes.size()};
-  msghdr msg{};
-  msg.msg_iov = &iov;
-  msg.msg_iovlen = 1;
-  alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
-  if (fd >= 0) {
-    msg.msg_control = control;
-    msg.msg_controllen = sizeof(control);
-    cmsghdr* c = CMSG_FIRSTHDR(&msg);
-    c->cmsg_level = SOL_SOCKET;
-    c->cmsg_type = SCM_RIGHTS;
-    c->cmsg_len = CMSG_LEN(sizeof(int));
-    std::memcpy(CMSG_DATA(c), &fd, sizeof(int));
-  }
-  for (;;) {
-    const ssize_t n = sendmsg(sock, &msg, MSG_NOSIGNAL);
-    if (n >= 0) return static_cast<size_t>(n) == bytes.size();
-    if (errno != EINTR) return false;
-  }
-}
 
 }  // namespace
 
@@ -235,7 +213,7 @@ void ShmServer::AcceptLoop() {
       refusal.set_code(static_cast<int>(absl::StatusCode::kResourceExhausted));
       refusal.set_message(absl::StrCat("the node serves at most ", options_.max_clients,
                                        " local clients at once"));
-      SendMessage(fd, refusal.SerializeAsString(), -1);
+      common::SendFdMessage(fd, refusal.SerializeAsString()).IgnoreError();  // closing anyway
       close(fd);
     }
     for (std::thread& t : finished) t.join();  // they have returned already: joins at once
@@ -243,7 +221,6 @@ void ShmServer::AcceptLoop() {
 }
 
 void ShmServer::Serve(uint64_t client_id, int fd) {
-  std::string buffer(kMaxLocalMessageBytes + 1, '\0');
   for (;;) {
     pollfd fds[2] = {{fd, POLLIN, 0}, {wake_read_, POLLIN, 0}};
     if (poll(fds, 2, -1) < 0) {
@@ -251,23 +228,22 @@ void ShmServer::Serve(uint64_t client_id, int fd) {
       break;
     }
     if (fds[1].revents != 0) break;
-    const ssize_t n = recv(fd, buffer.data(), buffer.size(), MSG_TRUNC);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) break;  // 0: the client closed its socket (exit, crash, kill -9)
+    // Unavailable: the client closed its socket (exit, crash, kill -9) or the socket failed.
+    absl::StatusOr<std::string> raw = common::ReceiveFdMessage(fd, kMaxLocalMessageBytes);
+    if (!raw.ok() && !absl::IsResourceExhausted(raw.status())) break;
     v1::LocalRequest request;
     v1::LocalResponse response;
     int send_fd = -1;
-    if (static_cast<size_t>(n) > kMaxLocalMessageBytes) {
+    if (!raw.ok()) {
       response.set_code(static_cast<int>(absl::StatusCode::kInvalidArgument));
-      response.set_message(absl::StrCat("request of ", n, " bytes; the limit is ",
-                                        kMaxLocalMessageBytes));
-    } else if (!request.ParseFromArray(buffer.data(), static_cast<int>(n))) {
+      response.set_message(absl::StrCat("request ", raw.status().message()));
+    } else if (!request.ParseFromString(*raw)) {
       response.set_code(static_cast<int>(absl::StatusCode::kInvalidArgument));
       response.set_message("request is not a strata.v1.LocalRequest");
     } else {
       Handle(client_id, request, response, &send_fd);
     }
-    if (!SendMessage(fd, response.SerializeAsString(), send_fd)) break;
+    if (!common::SendFdMessage(fd, response.SerializeAsString(), send_fd).ok()) break;
   }
   // Everything the client held goes now, whatever the reason it left.
   std::vector<std::unique_ptr<Lease>> leases;
@@ -383,28 +359,7 @@ void ShmServer::Handle(uint64_t client_id, const v1::LocalRequest& request,
 
 absl::StatusOr<std::vector<common::ChainHash>> ShmServer::ParseChain(
     common::NamespaceId ns, const google::protobuf::RepeatedPtrField<std::string>& hashes) const {
-  if (namespaces_ != nullptr) {
-    STRATA_RETURN_IF_ERROR(namespaces_->Check(ns));
-  } else if (ns == 0) {
-    return absl::InvalidArgumentError("no namespace id given");
-  }
-  if (hashes.empty()) return absl::InvalidArgumentError("no chain hashes given");
-  if (static_cast<uint32_t>(hashes.size()) > options_.max_blocks_per_request) {
-    return absl::InvalidArgumentError(absl::StrCat("request names ", hashes.size(),
-                                                   " blocks; the limit is ",
-                                                   options_.max_blocks_per_request));
-  }
-  std::vector<common::ChainHash> chain;
-  chain.reserve(hashes.size());
-  for (int i = 0; i < hashes.size(); ++i) {
-    auto h = common::ChainHash::FromBytes(hashes[i]);
-    if (!h.ok()) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("chain_hashes[", i, "]: ", h.status().message()));
-    }
-    chain.push_back(*h);
-  }
-  return chain;
+  return ParseRequestChain(namespaces_, ns, hashes, options_.max_blocks_per_request);
 }
 
 absl::Status ShmServer::ChargeLocked(Client& client, uint64_t bytes) {

@@ -16,6 +16,7 @@
 
 #include "cachenode/memory_tier.h"
 #include "common/checksum.h"
+#include "common/fd_message.h"
 #include "gtest/gtest.h"
 
 namespace strata::cachenode {
@@ -83,23 +84,12 @@ class RawClient {
       response.set_code(14);
       return response;
     }
-    std::string buffer(kMaxLocalMessageBytes, '\0');
-    iovec iov{buffer.data(), buffer.size()};
-    msghdr msg{};
-    msg.msg_iov = &iov;
-    msg.msg_iovlen = 1;
-    alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
-    msg.msg_control = control;
-    msg.msg_controllen = sizeof(control);
-    const ssize_t n = recvmsg(fd_, &msg, MSG_CMSG_CLOEXEC);
-    if (n <= 0) {
+    absl::StatusOr<std::string> raw = common::ReceiveFdMessage(fd_, kMaxLocalMessageBytes, memfd);
+    if (!raw.ok()) {
       response.set_code(14);
       return response;
     }
-    if (cmsghdr* c = CMSG_FIRSTHDR(&msg); c != nullptr && memfd != nullptr) {
-      std::memcpy(memfd, CMSG_DATA(c), sizeof(int));
-    }
-    EXPECT_TRUE(response.ParseFromArray(buffer.data(), static_cast<int>(n)));
+    EXPECT_TRUE(response.ParseFromString(*raw));
     return response;
   }
 

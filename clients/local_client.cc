@@ -12,6 +12,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/checksum.h"
+#include "common/fd_message.h"
 #include "common/status_macros.h"
 
 namespace strata::clients {
@@ -40,39 +41,14 @@ absl::Status StatusOf(int code, const std::string& message) {
   return absl::Status(static_cast<absl::StatusCode>(code), message);
 }
 
-// Receives one message, and the fd that came with it (-1 if none) when `fd` is non-null.
+// Receives one response, and the fd that came with it (-1 if none) when `fd` is non-null.
 absl::StatusOr<std::string> Receive(int sock, int* fd) {
-  std::string buffer(kMaxMessageBytes + 1, '\0');
-  iovec iov{buffer.data(), buffer.size()};
-  msghdr msg{};
-  msg.msg_iov = &iov;
-  msg.msg_iovlen = 1;
-  alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
-  msg.msg_control = control;
-  msg.msg_controllen = sizeof(control);
-  ssize_t n;
-  do {
-    n = recvmsg(sock, &msg, MSG_CMSG_CLOEXEC);
-  } while (n < 0 && errno == EINTR);
-  if (fd != nullptr) *fd = -1;
-  for (cmsghdr* c = CMSG_FIRSTHDR(&msg); c != nullptr; c = CMSG_NXTHDR(&msg, c)) {
-    if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS) {
-      int received;
-      std::memcpy(&received, CMSG_DATA(c), sizeof(int));
-      if (fd != nullptr) {
-        *fd = received;
-      } else {
-        close(received);  // not expected here: do not leak it
-      }
-    }
-  }
-  if (n < 0) return absl::UnavailableError(absl::StrCat("local socket: ", ErrnoText(errno)));
-  if (n == 0) return absl::UnavailableError("the node closed the local socket");
-  if ((msg.msg_flags & MSG_TRUNC) != 0) {
+  absl::StatusOr<std::string> raw = common::ReceiveFdMessage(sock, kMaxMessageBytes, fd);
+  if (absl::IsResourceExhausted(raw.status())) {
     return absl::InternalError("response larger than the protocol's message limit");
   }
-  buffer.resize(static_cast<size_t>(n));
-  return buffer;
+  if (!raw.ok()) return absl::UnavailableError(absl::StrCat("local socket: ", raw.status().message()));
+  return raw;
 }
 
 absl::Status Send(int sock, const v1::LocalRequest& request) {
@@ -81,12 +57,9 @@ absl::Status Send(int sock, const v1::LocalRequest& request) {
     return absl::InvalidArgumentError(
         absl::StrCat("request of ", bytes.size(), " bytes exceeds the local protocol's limit"));
   }
-  for (;;) {
-    if (send(sock, bytes.data(), bytes.size(), MSG_NOSIGNAL) >= 0) return absl::OkStatus();
-    if (errno != EINTR) {
-      return absl::UnavailableError(absl::StrCat("local socket: ", ErrnoText(errno)));
-    }
-  }
+  absl::Status sent = common::SendFdMessage(sock, bytes);
+  if (!sent.ok()) return absl::UnavailableError(absl::StrCat("local socket: ", sent.message()));
+  return sent;
 }
 
 }  // namespace

@@ -18,6 +18,7 @@
 
 #include "absl/synchronization/mutex.h"
 #include "common/checksum.h"
+#include "common/fd_message.h"
 #include "gtest/gtest.h"
 
 namespace strata::clients {
@@ -157,22 +158,7 @@ class FakeNode {
       } else {
         resp.set_code(12);  // UNIMPLEMENTED
       }
-      const std::string out = resp.SerializeAsString();
-      iovec iov{const_cast<char*>(out.data()), out.size()};
-      msghdr msg{};
-      msg.msg_iov = &iov;
-      msg.msg_iovlen = 1;
-      alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
-      if (send_fd >= 0) {
-        msg.msg_control = control;
-        msg.msg_controllen = sizeof(control);
-        cmsghdr* c = CMSG_FIRSTHDR(&msg);
-        c->cmsg_level = SOL_SOCKET;
-        c->cmsg_type = SCM_RIGHTS;
-        c->cmsg_len = CMSG_LEN(sizeof(int));
-        std::memcpy(CMSG_DATA(c), &send_fd, sizeof(int));
-      }
-      if (sendmsg(fd, &msg, MSG_NOSIGNAL) < 0) return;
+      if (!common::SendFdMessage(fd, resp.SerializeAsString(), send_fd).ok()) return;
     }
   }
 
