@@ -267,9 +267,12 @@ void RespCommands::Set(const RespRequest& r, RespReplyQueue& out) {
   info.key = RespKey(options_.namespace_id, r.args[1]);
   info.size = value.size();
   info.chain_position = 0;
-  // The store computes the checksum from the very bytes it stores: one pass, not two.
+  // The store computes the checksum from the very bytes it stores: one pass, not two. A value the
+  // parser read straight into a reserved DRAM slot is adopted as it is, without a copy.
   absl::StatusOr<TierKind> put =
-      store_->PutComputingChecksum(info, Bytes(value), /*from_gpu=*/false);
+      r.value_slot.valid()
+          ? store_->CommitDramComputingChecksum(info, std::move(r.value_slot))
+          : store_->PutComputingChecksum(info, Bytes(value), /*from_gpu=*/false);
   if (put.ok()) return out.Simple("OK");
   if (put.status().code() == absl::StatusCode::kResourceExhausted &&
       value.size() > store_->LargestBlockBytes()) {

@@ -86,9 +86,11 @@ void BulkBufferPool::Give(BulkBuffer buffer) {
   free_.push_back(std::move(buffer));
 }
 
-RespParser::RespParser(const RespParserOptions& options, BulkBufferPool* pool)
+RespParser::RespParser(const RespParserOptions& options, BulkBufferPool* pool,
+                       SlotSource* slots)
     : options_(options),
       pool_(pool),
+      slots_(slots),
       header_capacity_(std::max<size_t>(kMinHeaderArea, options.max_inline_bytes + 2)),
       header_(new char[header_capacity_]) {}
 
@@ -105,6 +107,7 @@ void RespParser::ReleaseRequest() {
     if (pool_ != nullptr) pool_->Give(std::move(b));
   }
   big_.clear();
+  value_slot_ = ReservedSlot();  // unless the request's SET took it
   args_.clear();
   if (small_.size() > kKeptArgSlots) small_.resize(kKeptArgSlots);
   for (std::string& s : small_) {
@@ -119,13 +122,32 @@ void RespParser::ReleaseRequest() {
 
 char* RespParser::ArgData(size_t index) {
   const Arg& a = args_[index];
+  if (a.in_slot) return reinterpret_cast<char*>(value_slot_.data().data());
   return a.big >= 0 ? big_[static_cast<size_t>(a.big)].data.get() : small_[index].data();
+}
+
+bool RespParser::StartingSetValue() const {
+  // args_expected_ counts the bulks still to come, this one already taken: 0 with two before it
+  // means a three-argument request.
+  if (args_expected_ != 0 || args_.size() != 2 || args_[0].size != 3) return false;
+  const char* name = args_[0].big >= 0 ? big_[static_cast<size_t>(args_[0].big)].data.get()
+                                       : small_[0].data();
+  return (name[0] | 0x20) == 's' && (name[1] | 0x20) == 'e' && (name[2] | 0x20) == 't';
 }
 
 void RespParser::StartBulk(size_t size) {
   const size_t index = args_.size();
   Arg arg;
   arg.size = size;
+  if (size >= kBigBulkBytes && slots_ != nullptr && StartingSetValue()) {
+    if (absl::StatusOr<ReservedSlot> slot = slots_->Reserve(size); slot.ok()) {
+      value_slot_ = std::move(*slot);
+      arg.in_slot = true;
+      args_.push_back(arg);
+      state_ = State::kBulkBody;
+      return;
+    }
+  }
   if (size >= kBigBulkBytes) {
     big_.push_back(pool_ != nullptr
                        ? pool_->Take(size)
@@ -241,6 +263,8 @@ void RespParser::FinishRequest(RespRequest& request) {
   if (!too_large_) {
     for (size_t i = 0; i < args_.size(); ++i) request.args.emplace_back(ArgData(i), args_[i].size);
   }
+  // Moved even when empty, so a slot the previous request left unused is freed now.
+  request.value_slot = std::move(value_slot_);
   state_ = State::kStart;
   request_out_ = true;
 }

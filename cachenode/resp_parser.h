@@ -20,7 +20,9 @@
 //   - `*0` is an empty request and is skipped, as in Redis; empty inline lines too.
 //
 // Large bulk buffers come from an optional BulkBufferPool, so a stream of large SETs reuses memory
-// instead of mapping and faulting in fresh pages for every value.
+// instead of mapping and faulting in fresh pages for every value. A large SET value is read into a
+// slot reserved in the DRAM tier when a SlotSource is given: the bytes go from the socket straight
+// into the tier, and the request carries the slot (RespRequest::value_slot) for the SET to commit.
 //
 // Not thread-safe: one parser per connection, used by one thread at a time.
 #pragma once
@@ -35,6 +37,7 @@
 #include <vector>
 
 #include "absl/status/status.h"
+#include "cachenode/memory_tier.h"
 
 namespace strata::cachenode {
 
@@ -82,14 +85,27 @@ struct RespRequest {
   std::vector<std::string_view> args;  // args[0] is the command name; empty when too_large
   bool too_large = false;              // some bulk exceeded max_bulk_bytes and was discarded
   bool inline_command = false;         // came as an inline line, not a RESP array
+  // For a plain `SET key value` whose value was read into a reserved DRAM slot: that slot (args[2]
+  // views its bytes). The SET takes it (TieredStore::CommitDramComputingChecksum); when nobody
+  // does, the slot is freed with the request.
+  mutable ReservedSlot value_slot;
+};
+
+// Where the value of a large `SET key value` is read to: a reserved DRAM slot of exactly `size`
+// bytes, or an error (the parser then uses an ordinary buffer).
+class SlotSource {
+ public:
+  virtual ~SlotSource() = default;
+  virtual absl::StatusOr<ReservedSlot> Reserve(uint64_t size) = 0;
 };
 
 class RespParser {
  public:
   enum class Result { kNeedMore, kRequest, kError };
 
-  // `pool` may be null (plain allocations) and must outlive the parser.
-  explicit RespParser(const RespParserOptions& options, BulkBufferPool* pool = nullptr);
+  // `pool` and `slots` may be null (plain allocations; no slots) and must outlive the parser.
+  explicit RespParser(const RespParserOptions& options, BulkBufferPool* pool = nullptr,
+                      SlotSource* slots = nullptr);
   ~RespParser();
   RespParser(const RespParser&) = delete;
   RespParser& operator=(const RespParser&) = delete;
@@ -119,7 +135,10 @@ class RespParser {
     size_t size = 0;
     size_t filled = 0;
     int big = -1;  // index into big_ when the bytes live in a pool buffer, else small_[index]
+    bool in_slot = false;  // the bytes live in value_slot_
   };
+  // True when the bulk about to start is the value of a plain `SET key value`.
+  bool StartingSetValue() const;
 
   Result Fail(std::string message);
   // An inline line; sets *skipped for an empty one.
@@ -134,6 +153,7 @@ class RespParser {
 
   const RespParserOptions options_;
   BulkBufferPool* const pool_;
+  SlotSource* const slots_;
   const size_t header_capacity_;
   std::unique_ptr<char[]> header_;  // the header area
   size_t pos_ = 0;                  // first unparsed byte in header_
@@ -149,6 +169,7 @@ class RespParser {
   std::vector<Arg> args_;
   std::vector<std::string> small_;  // per-argument storage for small bulks, reused
   std::vector<BulkBuffer> big_;     // pool buffers of this request's large bulks
+  ReservedSlot value_slot_;         // the DRAM slot a SET value is read into
   bool request_out_ = false;        // a request was handed out; release it on the next call
   bool direct_read_ = false;        // the last ReadSpans' first span was the bulk's buffer
 };

@@ -2,6 +2,10 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <array>
+#include <cstring>
+
 #include <random>
 #include <string>
 #include <vector>
@@ -190,6 +194,89 @@ TEST(RespParserTest, NeverBuffersBeyondTheHeaderAreaWithoutAHeader) {
   // A header line that never ends is refused after a few bytes, not buffered.
   const Parsed p = Feed(parser, "*" + std::string(40, '1'));
   EXPECT_TRUE(p.error);
+}
+
+// Reserves slots in a real DRAM MemoryTier and remembers them, so a test can see where a value
+// was read to. `fail` makes every reservation fail (the parser must fall back to a buffer).
+class TierSlots final : public SlotSource {
+ public:
+  TierSlots()
+      : tier_(MemoryTierOptions{},
+              std::move(*CreateHostMemory({64ull << 20, true, false, "resp-parser-test"}))) {}
+  absl::StatusOr<ReservedSlot> Reserve(uint64_t size) override {
+    ++calls;
+    if (fail) return absl::ResourceExhaustedError("no room");
+    return tier_.Reserve(size);
+  }
+  MemoryTier& tier() { return tier_; }
+  int calls = 0;
+  bool fail = false;
+
+ private:
+  MemoryTier tier_;
+};
+
+TEST(RespParserTest, LargeSetValueIsReadStraightIntoAReservedSlot) {
+  TierSlots slots;
+  RespParser parser(RespParserOptions{}, nullptr, &slots);
+  std::string value(2 << 20, '\0');
+  std::mt19937_64 rng(5);
+  for (char& c : value) c = static_cast<char>(rng());
+  // Split reads, as a socket delivers a 2 MiB value.
+  const std::string input = Command({"set", "k", value}) + Command({"GET", "k"});
+  RespRequest request;
+  std::vector<std::string> got_names;
+  size_t offset = 0;
+  bool saw_set = false;
+  while (offset < input.size()) {
+    std::array<std::span<char>, 2> spans;
+    const size_t count = parser.ReadSpans(spans);
+    size_t n = 0;
+    for (size_t i = 0; i < count && offset < input.size(); ++i) {
+      const size_t take = std::min({spans[i].size(), input.size() - offset, size_t{300000} - n});
+      std::memcpy(spans[i].data(), input.data() + offset, take);
+      offset += take;
+      n += take;
+      if (take < spans[i].size()) break;
+    }
+    parser.Advance(n);
+    while (parser.Next(request) == RespParser::Result::kRequest) {
+      got_names.emplace_back(request.args[0]);
+      if (request.args[0] == "set") {
+        saw_set = true;
+        ASSERT_TRUE(request.value_slot.valid());
+        EXPECT_EQ(request.value_slot.size(), value.size());
+        // args[2] views the slot's bytes, and they are the value, byte for byte.
+        EXPECT_EQ(static_cast<const void*>(request.args[2].data()),
+                  static_cast<const void*>(request.value_slot.data().data()));
+        EXPECT_EQ(request.args[2], value);
+      } else {
+        EXPECT_FALSE(request.value_slot.valid());  // a GET carries no slot
+      }
+    }
+  }
+  EXPECT_TRUE(saw_set);
+  EXPECT_EQ(got_names, (std::vector<std::string>{"set", "GET"}));
+  EXPECT_EQ(slots.calls, 1);
+  // Nobody committed the slot: it was freed with the request, so the tier holds nothing.
+  EXPECT_EQ(slots.tier().Usage().used_bytes, 0u);
+}
+
+TEST(RespParserTest, OnlyAPlainSetWithALargeValueAsksForASlot) {
+  TierSlots slots;
+  RespParser parser(RespParserOptions{}, nullptr, &slots);
+  const std::string big(64 << 10, 'v');
+  Parsed p = Feed(parser, Command({"SET", "k", "small"}) + Command({"SET", "k", big, "EX", "1"}) +
+                              Command({"ECHO", "k", big}) + Command({"SETX", "k", big}));
+  ASSERT_FALSE(p.error) << p.message;
+  EXPECT_EQ(p.requests.size(), 4u);
+  EXPECT_EQ(slots.calls, 0);
+  // A failing slot source falls back to an ordinary buffer: the value still arrives intact.
+  slots.fail = true;
+  p = Feed(parser, Command({"SET", "k", big}));
+  ASSERT_EQ(p.requests.size(), 1u);
+  EXPECT_EQ(p.requests[0][2], big);
+  EXPECT_EQ(slots.calls, 1);
 }
 
 TEST(RespParserOptionsTest, ValidateRejectsInconsistentBounds) {

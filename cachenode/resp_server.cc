@@ -105,13 +105,28 @@ absl::Status RespServerOptions::Validate() const {
   return absl::OkStatus();
 }
 
+// A SET's value is read from the socket straight into a slot reserved in the DRAM tier (when the
+// node has a host-addressable one and it can make room), so the node copies it no more than Redis
+// does; without a slot the value lands in a pool buffer and the store copies it in.
+class StoreSlots final : public SlotSource {
+ public:
+  explicit StoreSlots(TieredStore* store) : store_(store) {}
+  absl::StatusOr<ReservedSlot> Reserve(uint64_t size) override {
+    return store_->ReserveDram(size);
+  }
+
+ private:
+  TieredStore* const store_;
+};
+
 struct RespServer::Shared {
   Shared(const RespServerOptions& o, const RespParserOptions& p, const RespCommandsOptions& c,
          TieredStore* store)
-      : options(o), parser(p), commands(c, store, &counters) {}
+      : options(o), parser(p), slots(store), commands(c, store, &counters) {}
 
   const RespServerOptions options;
   const RespParserOptions parser;
+  StoreSlots slots;
   RespCounters counters;
   RespCommands commands;
   int listen_fd = -1;
@@ -177,7 +192,8 @@ class RespServer::IoLoop {
 
  private:
   struct Connection {
-    Connection(int f, const RespParserOptions& o, BulkBufferPool* pool) : fd(f), parser(o, pool) {}
+    Connection(int f, const RespParserOptions& o, BulkBufferPool* pool, SlotSource* slots)
+        : fd(f), parser(o, pool, slots) {}
     int fd;
     RespParser parser;
     RespRequest request;
@@ -234,7 +250,7 @@ class RespServer::IoLoop {
   }
 
   void Add(int fd) {
-    auto conn = std::make_unique<Connection>(fd, shared_->parser, &pool_);
+    auto conn = std::make_unique<Connection>(fd, shared_->parser, &pool_, &shared_->slots);
     epoll_event ev{};
     ev.events = EPOLLIN;
     ev.data.fd = fd;

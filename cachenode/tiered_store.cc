@@ -331,6 +331,23 @@ absl::StatusOr<TierKind> TieredStore::CommitDram(const BlockInfo& info, Reserved
     return absl::DataLossError(
         absl::StrCat("checksum mismatch for block ", info.key.DebugString(), ": not stored"));
   }
+  return AdoptDram(info, std::move(slot));
+}
+
+absl::StatusOr<TierKind> TieredStore::CommitDramComputingChecksum(BlockInfo info,
+                                                                  ReservedSlot slot) {
+  if (!slot.valid()) return absl::InvalidArgumentError("no reserved slot");
+  if (info.size != slot.size()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("block info says ", info.size, " bytes, slot holds ", slot.size()));
+  }
+  info.checksum = common::Checksum(slot.data());
+  return AdoptDram(info, std::move(slot));
+}
+
+absl::StatusOr<TierKind> TieredStore::AdoptDram(const BlockInfo& info, ReservedSlot slot) {
+  MemoryTier* dram = dram_memory();
+  if (dram == nullptr) return absl::FailedPreconditionError("no host-addressable DRAM tier");
   STRATA_RETURN_IF_ERROR(dram->Adopt(info, std::move(slot)));
   absl::MutexLock lock(&mu_);
   counters_[Idx(TierKind::kDram)].bytes_written += info.size;

@@ -170,6 +170,10 @@ class TieredStore {
   // slot is freed) and adopts the slot as the block's DRAM copy, replacing any older block under
   // the key, exactly as Put would place it. InvalidArgument when info.size != slot.size().
   absl::StatusOr<TierKind> CommitDram(const BlockInfo& info, ReservedSlot slot);
+  // CommitDram for a slot the node itself filled (the RESP endpoint reads a SET's value from its
+  // socket straight into the slot): the checksum is computed from the slot's bytes, not verified
+  // against one (info.checksum is ignored). Same errors, less DataLoss.
+  absl::StatusOr<TierKind> CommitDramComputingChecksum(BlockInfo info, ReservedSlot slot);
 
   // A reader found the copy in `tier` wrong against `checksum`. The store re-checks that copy (a
   // reader's word alone never removes good data); when it is bad, counts a checksum failure and
@@ -227,6 +231,8 @@ class TieredStore {
   TieredStore(const TieredStoreOptions& options, StoreTiers tiers);
   // Put's checks of size and limits (not of the checksum).
   absl::Status CheckPut(const BlockInfo& info, std::span<const std::byte> payload) const;
+  // Adopts a reserved slot whose bytes are known to match info.checksum as the DRAM copy.
+  absl::StatusOr<TierKind> AdoptDram(const BlockInfo& info, ReservedSlot slot);
   // Places a block whose checksum is known to match its payload.
   absl::StatusOr<TierKind> PutChecked(const BlockInfo& info, std::span<const std::byte> payload,
                                       bool from_gpu);

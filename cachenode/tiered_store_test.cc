@@ -134,6 +134,22 @@ TEST_F(TieredStoreTest, PutComputingChecksumStoresTheChecksumOfThePayload) {
   EXPECT_TRUE(absl::IsInvalidArgument(s->PutComputingChecksum(info, {}, false).status()));
 }
 
+TEST_F(TieredStoreTest, CommitDramComputingChecksumAdoptsTheSlotWithItsRealChecksum) {
+  auto s = Open({0, 8 * kMiB, 0});
+  const std::string p = PayloadOf(4, 0, kMiB);
+  absl::StatusOr<ReservedSlot> slot = s->ReserveDram(kMiB);
+  ASSERT_TRUE(slot.ok()) << slot.status();
+  std::memcpy(slot->data().data(), p.data(), p.size());
+  BlockInfo info{{kNs, HashOf(4, 0)}, kMiB, /*checksum=*/1, 0};  // ignored
+  ASSERT_EQ(*s->CommitDramComputingChecksum(info, std::move(*slot)), TierKind::kDram);
+  EXPECT_EQ(*Get(*s, 4, 0), TierKind::kDram);  // the read verifies the computed checksum
+  // A slot of another size is refused, and freed.
+  absl::StatusOr<ReservedSlot> other = s->ReserveDram(kMiB / 2);
+  ASSERT_TRUE(other.ok());
+  EXPECT_TRUE(absl::IsInvalidArgument(
+      s->CommitDramComputingChecksum(info, std::move(*other)).status()));
+}
+
 TEST_F(TieredStoreTest, WriteBehindPersistsToSsdInBatches) {
   auto s = Open({0, 16 * kMiB, 64 * kMiB});
   for (int i = 0; i < 4; ++i) ASSERT_TRUE(Put(*s, 1, i, kMiB).ok());
