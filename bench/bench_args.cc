@@ -298,7 +298,7 @@ std::string BenchUsage() {
   return R"(strata-bench: Strata benchmarks, each judged against limits measured in the same run.
 
   strata-bench tiers [--block-bytes 256KiB,2MiB,32MiB] [--working-set 512MiB] [--dir /tmp]
-                     [--paths memory,shm,grpc,resp,ssd,rss] [--seconds-per-case 2]
+                     [--paths memory,shm,handover,grpc,resp,ssd,rss] [--seconds-per-case 2]
                      [--chain-bytes 64MiB] [--resp-clients 4] [--rss-dram-bytes 1GiB]
                      [--ssd-read-threads 4] [--ssd-flush-threads N] [--ssd-write-buffers N]
                      [--ssd-write-io-bytes BYTES] [--output text|json]

@@ -30,7 +30,8 @@ TEST(BenchArgsTest, TiersDefaultsAreTheDocumentedOnes) {
   absl::StatusOr<BenchCommand> cmd = ParseBenchArgs({"tiers"});
   ASSERT_TRUE(cmd.ok()) << cmd.status();
   EXPECT_EQ(cmd->tiers.block_sizes, (std::vector<uint64_t>{256u << 10, 2u << 20, 32u << 20}));
-  EXPECT_EQ(cmd->tiers.paths.size(), 6u);
+  EXPECT_EQ(cmd->tiers.paths.size(), 7u);  // every path, the KV hand-over included
+  EXPECT_TRUE(cmd->tiers.Has(TiersPath::kHandover));
   EXPECT_EQ(cmd->tiers.ssd.read_threads, cachenode::SsdTierOptions{}.read_threads);
   EXPECT_EQ(cmd->output, OutputFormat::kText);
 }

@@ -1,13 +1,19 @@
 #include "bench/shm_bench.h"
 
+#include <sys/mman.h>
 #include <unistd.h>
+
+#include <algorithm>
 
 #include <atomic>
 #include <cstring>
 #include <string>
 #include <vector>
 
+#include "absl/cleanup/cleanup.h"
 #include "absl/strings/str_cat.h"
+#include "cachenode/gpu/kv_layout.h"
+#include "cachenode/gpu_bridge.h"
 #include "bench/baselines.h"
 #include "bench/node_bench.h"
 #include "clients/local_client.h"
@@ -15,6 +21,8 @@
 
 namespace strata::bench {
 namespace {
+
+using cachenode::FromGpu;
 
 // A chain of distinct hashes; `salt` makes every put's chain fresh.
 std::vector<common::ChainHash> ChainOf(uint32_t n, uint64_t salt) {
@@ -113,6 +121,74 @@ absl::StatusOr<ShmResult> MeasureShm(uint64_t block_bytes, uint32_t chain_blocks
                             MeasureGet(*n.client, ns, chain, dest, block_bytes, duration));
   }
   STRATA_ASSIGN_OR_RETURN(result.memcpy, MeasureMemcpy(block_bytes, chain_bytes, duration));
+  return result;
+}
+
+absl::StatusOr<HandoverResult> MeasureHandover(uint64_t block_bytes, uint32_t chain_blocks,
+                                               absl::Duration duration) {
+  constexpr uint64_t kTokenBytes = 8 * 128 * 2;  // per layer, K or V
+  gpu::KvShape shape{.num_layers = 0, .num_blocks = 2 * chain_blocks, .block_tokens = 16,
+                     .kv_heads = 8, .head_dim = 128, .dtype_bytes = 2};
+  shape.num_layers = static_cast<uint32_t>(
+      std::clamp<uint64_t>(block_bytes / (2 * 16 * kTokenBytes), 1, 32));
+  shape.block_tokens = static_cast<uint32_t>(
+      std::max<uint64_t>(1, block_bytes / (2 * shape.num_layers * kTokenBytes)));
+  if (chain_blocks == 0) return absl::InvalidArgumentError("chain_blocks must be > 0");
+  const uint64_t payload = shape.PayloadBytes();
+  const uint64_t region = gpu::DenseRegionBytes(gpu::EngineLayoutKind::kVllmFlashAttention, shape);
+  const int fd = memfd_create("strata-bench-engine-kv", MFD_CLOEXEC);
+  if (fd < 0 || ftruncate(fd, static_cast<off_t>(region * shape.num_layers)) != 0) {
+    if (fd >= 0) close(fd);
+    return absl::ResourceExhaustedError("engine memfd");
+  }
+  absl::Cleanup close_fd = [fd] { close(fd); };
+  {
+    void* map = mmap(nullptr, region * shape.num_layers, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    if (map == MAP_FAILED) return absl::ResourceExhaustedError("engine mmap");
+    FillRandom(std::span(static_cast<std::byte*>(map), region * shape.num_layers), 23);
+    munmap(map, region * shape.num_layers);
+  }
+  std::vector<uint64_t> offsets;
+  for (uint32_t l = 0; l < shape.num_layers; ++l) offsets.push_back(l * region);
+  gpu::KvLayout layout;
+  STRATA_RETURN_IF_ERROR(FromGpu(gpu::MakeDenseLayout(gpu::EngineLayoutKind::kVllmFlashAttention,
+                                                      shape, offsets, &layout)));
+  std::vector<uint32_t> out_ids, in_ids;
+  for (uint32_t i = 0; i < chain_blocks; ++i) {
+    out_ids.push_back((i * 2 + 1) % shape.num_blocks);  // odd blocks out, even blocks in
+    in_ids.push_back(i * 2);
+  }
+  STRATA_ASSIGN_OR_RETURN(ShmNode n,
+                          StartShmNode(2 * payload * chain_blocks + (64ull << 20), false));
+  const common::NamespaceId ns = n.node->namespace_id();
+  STRATA_ASSIGN_OR_RETURN(strata::v1::LocalRegisterKvResponse reg,
+                          n.client->RegisterKv(clients::HostKvRegistration("bench", layout), fd));
+  HandoverResult result;
+  result.emulated = reg.emulated();
+  result.layout = absl::StrCat(shape.num_layers, " layers x ", shape.block_tokens,
+                               " tokens x 8 heads x 128 x bf16");
+  auto check = [&](const strata::v1::LocalKvTransferResponse& r) -> absl::StatusOr<uint64_t> {
+    if (r.blocks_moved() != chain_blocks) {
+      return absl::InternalError(absl::StrCat("moved ", r.blocks_moved(), " of ", chain_blocks,
+                                              " blocks: ", r.DebugString()));
+    }
+    return r.bytes_moved();
+  };
+  const std::vector<common::ChainHash> chain = ChainOf(chain_blocks, 0);
+  uint64_t salt = 1;
+  STRATA_ASSIGN_OR_RETURN(
+      result.offload, RunFor(duration, [&]() -> absl::StatusOr<uint64_t> {
+        STRATA_ASSIGN_OR_RETURN(auto r, n.client->Offload(reg.registration_id(), ns,
+                                                          ChainOf(chain_blocks, salt++), out_ids));
+        return check(r);
+      }));
+  STRATA_ASSIGN_OR_RETURN(auto first, n.client->Offload(reg.registration_id(), ns, chain, out_ids));
+  STRATA_RETURN_IF_ERROR(check(first).status());
+  STRATA_ASSIGN_OR_RETURN(
+      result.onload, RunFor(duration, [&]() -> absl::StatusOr<uint64_t> {
+        STRATA_ASSIGN_OR_RETURN(auto r, n.client->Onload(reg.registration_id(), ns, chain, in_ids));
+        return check(r);
+      }));
   return result;
 }
 

@@ -14,6 +14,7 @@
 #pragma once
 
 #include <cstdint>
+#include <string>
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
@@ -35,5 +36,24 @@ struct ShmResult {
 // second node, and memcpy. An error when a node cannot start or an operation fails.
 absl::StatusOr<ShmResult> MeasureShm(uint64_t block_bytes, uint32_t chain_blocks,
                                      absl::Duration duration);
+
+// The KV hand-over over the same socket (cachenode/kv_handover.h): an engine cache in a memfd in
+// this process (vLLM's FlashAttention layout, 8 KV heads x 128 dims x bf16 per token, 16-token
+// blocks, as many layers as make `block_bytes` payloads, up to 32, then longer blocks), registered
+// with the node. Without a GPU this is the emulated path: the node's CPU reference gathers and
+// scatters host memory.
+//
+//   offload  LocalClient::Offload of `chain_blocks` engine blocks under a fresh chain per call
+//            (gather into reserved DRAM slots, xxh3 of each, adopted as DRAM copies)
+//   onload   LocalClient::Onload of that chain into other engine blocks (verified reads, scatter)
+struct HandoverResult {
+  Throughput offload;
+  Throughput onload;
+  bool emulated = true;  // what the node said at registration
+  std::string layout;    // "32 layers x 16 tokens x 8 heads x 128 x bf16"
+};
+
+absl::StatusOr<HandoverResult> MeasureHandover(uint64_t block_bytes, uint32_t chain_blocks,
+                                               absl::Duration duration);
 
 }  // namespace strata::bench

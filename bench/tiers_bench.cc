@@ -267,6 +267,20 @@ absl::Status RunShm(Run& run, double memcpy_gbps) {
   return absl::OkStatus();
 }
 
+absl::Status RunHandover(Run& run, double memcpy_gbps) {
+  run.progress(absl::StrCat("measuring the KV hand-over (in-process node, local socket, ",
+                            run.chain_blocks(), " engine blocks per call)..."));
+  STRATA_ASSIGN_OR_RETURN(HandoverResult h, MeasureHandover(run.block_bytes, run.chain_blocks(),
+                                                            run.options.seconds_per_case));
+  const std::string path = h.emulated ? "kv(emulated)" : "kv";
+  const std::string how = h.emulated ? "CPU reference on host memory" : "CUDA kernels";
+  run.Add(path, "offload", h.offload, "memcpy", memcpy_gbps).note =
+      absl::StrCat("vLLM layout, ", h.layout, "; ", how, " gather + xxh3 into DRAM slots");
+  run.Add(path, "onload", h.onload, "memcpy", memcpy_gbps).note =
+      absl::StrCat("verified DRAM reads, ", how, " scatter");
+  return absl::OkStatus();
+}
+
 absl::Status RunResp(Run& run, const TempDir& dir) {
   const TiersOptions& o = run.options;
   RespBenchOptions resp;
@@ -444,7 +458,8 @@ absl::Status RunBlockSize(Run& run, const TempDir& dir) {
   const TiersOptions& o = run.options;
   run.progress(absl::StrCat("== block size ", common::FormatByteSize(run.block_bytes), ": ",
                             run.blocks, " blocks, chains of ", run.chain_blocks()));
-  const bool need_memcpy = o.Has(TiersPath::kMemory) || o.Has(TiersPath::kShm);
+  const bool need_memcpy =
+      o.Has(TiersPath::kMemory) || o.Has(TiersPath::kShm) || o.Has(TiersPath::kHandover);
   const bool need_tcp = o.Has(TiersPath::kGrpc) || o.Has(TiersPath::kResp);
   double memcpy_gbps = 0, tcp_gbps = 0;
   if (need_memcpy) {
@@ -463,6 +478,7 @@ absl::Status RunBlockSize(Run& run, const TempDir& dir) {
   }
   if (o.Has(TiersPath::kMemory)) STRATA_RETURN_IF_ERROR(RunMemory(run, memcpy_gbps));
   if (o.Has(TiersPath::kShm)) STRATA_RETURN_IF_ERROR(RunShm(run, memcpy_gbps));
+  if (o.Has(TiersPath::kHandover)) STRATA_RETURN_IF_ERROR(RunHandover(run, memcpy_gbps));
   if (o.Has(TiersPath::kGrpc)) STRATA_RETURN_IF_ERROR(RunGrpc(run, tcp_gbps));
   if (o.Has(TiersPath::kResp)) STRATA_RETURN_IF_ERROR(RunResp(run, dir));
   if (o.Has(TiersPath::kSsd)) STRATA_RETURN_IF_ERROR(RunSsd(run, dir));
@@ -475,6 +491,7 @@ std::string TiersPathName(TiersPath path) {
   switch (path) {
     case TiersPath::kMemory: return "memory";
     case TiersPath::kShm: return "shm";
+    case TiersPath::kHandover: return "handover";
     case TiersPath::kGrpc: return "grpc";
     case TiersPath::kResp: return "resp";
     case TiersPath::kSsd: return "ssd";
@@ -495,7 +512,7 @@ absl::StatusOr<std::vector<TiersPath>> ParseTiersPaths(const std::string& list) 
     }
     if (!known) {
       return absl::InvalidArgumentError(
-          absl::StrCat("unknown path '", part, "' (expected memory, shm, grpc, resp, ssd, rss)"));
+          absl::StrCat("unknown path '", part, "' (expected memory, shm, handover, grpc, resp, ssd, rss)"));
     }
   }
   return out;

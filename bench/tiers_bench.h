@@ -30,10 +30,11 @@
 
 namespace strata::bench {
 
-enum class TiersPath { kMemory, kShm, kGrpc, kResp, kSsd, kRss };
+enum class TiersPath { kMemory, kShm, kHandover, kGrpc, kResp, kSsd, kRss };
 inline constexpr TiersPath kAllTiersPaths[] = {TiersPath::kMemory, TiersPath::kShm,
-                                               TiersPath::kGrpc,   TiersPath::kResp,
-                                               TiersPath::kSsd,    TiersPath::kRss};
+                                               TiersPath::kHandover, TiersPath::kGrpc,
+                                               TiersPath::kResp,   TiersPath::kSsd,
+                                               TiersPath::kRss};
 // "memory", "shm", "grpc", "resp", "ssd", "rss".
 std::string TiersPathName(TiersPath path);
 // Parses a comma-separated list of path names; InvalidArgument naming an unknown one.

@@ -145,6 +145,9 @@ int Run() {
     std::cerr << "strata-cachenode: " << s.message() << "\n";
     return 2;
   }
+  if (metrics && (*node)->local_server() != nullptr) {
+    metrics->WatchLocalPlane((*node)->local_server());
+  }
   if (metrics) {
     std::cerr << "strata-cachenode: metrics on http://"
               << metrics_listen.substr(0, metrics_listen.rfind(':')) << ":" << metrics->port()

@@ -7,6 +7,10 @@
 #include <cstring>
 
 #include "absl/strings/str_cat.h"
+#include "cachenode/gpu/device_memory.h"
+#include "cachenode/gpu/kv_cuda.h"
+#include "cachenode/gpu_bridge.h"
+#include "common/status_macros.h"
 #include "common/byte_size.h"
 
 namespace strata::cachenode {
@@ -14,8 +18,9 @@ namespace {
 
 class HostMemory final : public MemoryBackend {
  public:
-  HostMemory(std::byte* base, uint64_t bytes, int fd, bool pinned)
-      : base_(base), bytes_(bytes), fd_(fd), pinned_(pinned) {}
+  HostMemory(std::byte* base, uint64_t bytes, int fd, uint64_t device_address)
+      : base_(base), bytes_(bytes), fd_(fd), pinned_(device_address != 0),
+        device_address_(device_address) {}
   ~HostMemory() override {
     if (pinned_) UnpinHostMemory(base_);
     munmap(base_, bytes_);
@@ -34,6 +39,7 @@ class HostMemory final : public MemoryBackend {
     return absl::OkStatus();
   }
   int shared_fd() const override { return fd_; }
+  uint64_t device_address() const override { return device_address_; }
   std::string Describe() const override {
     return absl::StrCat(fd_ >= 0 ? "memfd " : "anonymous ", common::FormatByteSize(bytes_),
                         pinned_ ? ", pinned for GPU DMA" : ", not pinned");
@@ -44,6 +50,30 @@ class HostMemory final : public MemoryBackend {
   uint64_t bytes_;
   int fd_;
   bool pinned_;
+  uint64_t device_address_;
+};
+
+// The HBM pool: device memory, copied in and out on the calling thread's CUDA stream.
+class GpuMemory final : public MemoryBackend {
+ public:
+  explicit GpuMemory(std::unique_ptr<gpu::DeviceBuffer> buffer) : buffer_(std::move(buffer)) {}
+  uint64_t size() const override { return buffer_->size(); }
+  std::byte* host_base() override { return nullptr; }
+  uint64_t device_address() const override { return buffer_->address(); }
+  absl::Status Write(uint64_t offset, std::span<const std::byte> data) override {
+    if (offset + data.size() > size()) return absl::OutOfRangeError("write past pool end");
+    return FromGpu(gpu::CopyToDevice(buffer_->address() + offset, data.data(), data.size()));
+  }
+  absl::Status ReadInto(uint64_t offset, std::span<std::byte> out) override {
+    if (offset + out.size() > size()) return absl::OutOfRangeError("read past pool end");
+    return FromGpu(gpu::CopyToHost(out.data(), buffer_->address() + offset, out.size()));
+  }
+  std::string Describe() const override {
+    return absl::StrCat("cuda ", buffer_->device(), ", ", common::FormatByteSize(size()));
+  }
+
+ private:
+  std::unique_ptr<gpu::DeviceBuffer> buffer_;
 };
 
 }  // namespace
@@ -73,26 +103,30 @@ absl::StatusOr<std::unique_ptr<MemoryBackend>> CreateHostMemory(const HostMemory
     return absl::ResourceExhaustedError(
         absl::StrCat("mmap ", common::FormatByteSize(options.bytes), ": ", std::strerror(err)));
   }
-  bool pinned = false;
-  if (options.pin_for_gpu) {
-    std::string why;
-    if (GpuUsable(&why)) pinned = PinHostMemory(base, options.bytes).ok();
+  uint64_t device_address = 0;
+  if (options.pin_for_gpu && GpuUsable(nullptr)) {
+    absl::StatusOr<uint64_t> pinned = PinHostMemory(base, options.bytes);
+    if (pinned.ok()) device_address = *pinned;
   }
   return std::unique_ptr<MemoryBackend>(
-      new HostMemory(static_cast<std::byte*>(base), options.bytes, fd, pinned));
+      new HostMemory(static_cast<std::byte*>(base), options.bytes, fd, device_address));
 }
 
-#ifndef STRATA_HAVE_CUDA
-// Built without CUDA: the GPU entry points report why they cannot work.
-bool GpuUsable(std::string* why) {
-  if (why) *why = "built without CUDA";
-  return false;
+bool GpuUsable(std::string* why) { return gpu::CudaUsable(why); }
+
+absl::StatusOr<std::unique_ptr<MemoryBackend>> CreateGpuMemory(uint64_t bytes) {
+  std::unique_ptr<gpu::DeviceBuffer> buffer;
+  STRATA_RETURN_IF_ERROR(FromGpu(gpu::DeviceBuffer::Allocate(bytes, &buffer)));
+  return std::unique_ptr<MemoryBackend>(new GpuMemory(std::move(buffer)));
 }
-absl::StatusOr<std::unique_ptr<MemoryBackend>> CreateGpuMemory(uint64_t) {
-  return absl::UnavailableError("built without CUDA");
+
+absl::StatusOr<uint64_t> PinHostMemory(void* base, uint64_t bytes) {
+  uint64_t device_address = 0;
+  STRATA_RETURN_IF_ERROR(FromGpu(gpu::RegisterHostMapped(base, bytes, &device_address)));
+  return device_address;
 }
-absl::Status PinHostMemory(void*, uint64_t) { return absl::UnavailableError("built without CUDA"); }
-void UnpinHostMemory(void*) {}
-#endif
+
+void UnpinHostMemory(void* base) { gpu::UnregisterHost(base); }
+
 
 }  // namespace strata::cachenode

@@ -1,10 +1,10 @@
 // Memory regions that slab tiers allocate from: host memory (the DRAM arena, or an emulated HBM
 // pool) and GPU device memory (the real HBM pool).
 //
-// All CUDA use of the cache node sits behind this header and gpu_runtime: every CUDA call is
-// checked and converted to absl::Status in cuda_backend.cc, the one file compiled against the CUDA
-// runtime. Without CUDA at build time, or without a usable GPU at run time, the GPU functions
-// return Unavailable with the reason, and callers fall back explicitly (and say so).
+// The CUDA calls behind this header live in cachenode/gpu/ (device_memory.h, kv_cuda.h), which
+// checks each one; their status becomes absl::Status in gpu_bridge.h. Without CUDA at build time,
+// or without a usable GPU at run time, the GPU functions return Unavailable with the reason, and
+// callers fall back explicitly (and say so).
 //
 // A backend is created once and never resized. Write/ReadInto may be called concurrently for
 // disjoint ranges.
@@ -34,6 +34,9 @@ class MemoryBackend {
   // The memfd behind a shared host region, for handing to co-located processes (which map it
   // themselves); -1 for any other region. Owned by the backend: dup() it to keep it.
   virtual int shared_fd() const { return -1; }
+  // The address GPU kernels use for the region: the device address of the HBM pool, or of a host
+  // region pinned and mapped for the GPU; 0 when kernels cannot reach it.
+  virtual uint64_t device_address() const { return 0; }
 };
 
 struct HostMemoryOptions {
@@ -56,8 +59,9 @@ bool GpuUsable(std::string* why);
 // cudaMalloc's `bytes` on the current device once. Unavailable when no GPU is usable.
 absl::StatusOr<std::unique_ptr<MemoryBackend>> CreateGpuMemory(uint64_t bytes);
 
-// cudaHostRegister / cudaHostUnregister for an existing host range. Unavailable without a GPU.
-absl::Status PinHostMemory(void* base, uint64_t bytes);
+// Pins an existing host range and maps it for GPU kernels (cudaHostRegister, mapped); returns the
+// device address of `base`. Unavailable without a GPU. UnpinHostMemory undoes it.
+absl::StatusOr<uint64_t> PinHostMemory(void* base, uint64_t bytes);
 void UnpinHostMemory(void* base);
 
 }  // namespace strata::cachenode

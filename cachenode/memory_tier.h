@@ -82,6 +82,8 @@ class MemoryTier final : public Tier {
   std::byte* host_base() const { return shared_->memory->host_base(); }
   uint64_t region_bytes() const { return shared_->memory->size(); }
   int shared_fd() const { return shared_->memory->shared_fd(); }
+  // The address GPU kernels use for the region's base; 0 when they cannot reach it (MemoryBackend).
+  uint64_t device_address() const { return shared_->memory->device_address(); }
 
   // Allocates an empty slot for `size` payload bytes. ResourceExhausted when no slot is free now
   // (the caller evicts and retries); InvalidArgument when such a block can never fit;

@@ -7,6 +7,7 @@
 #include <prometheus/metric_family.h>
 #include <prometheus/registry.h>
 
+#include <atomic>
 #include <exception>
 #include <map>
 
@@ -25,6 +26,7 @@ class StoreCollector final : public prometheus::Collectable {
  public:
   StoreCollector(const TieredStore* store, const EngineLoadTable* engines)
       : store_(store), engines_(engines) {}
+  void set_local(const ShmServer* local) { local_.store(local); }
 
   std::vector<prometheus::MetricFamily> Collect() const override {
     using prometheus::MetricType;
@@ -81,12 +83,46 @@ class StoreCollector final : public prometheus::Collectable {
       Add(reporting, engines_->Sum().engines, {});
       families.push_back(std::move(reporting));
     }
+    if (const ShmServer* local = local_.load(); local != nullptr) AddLocal(*local, families);
     return families;
   }
 
  private:
+  static void AddLocal(const ShmServer& local, std::vector<prometheus::MetricFamily>& families) {
+    using prometheus::MetricType;
+    const ShmStats s = local.Stats();
+    auto clients = Family("strata_local_clients",
+                          "Engine processes connected to the same-node shared-memory plane.",
+                          MetricType::Gauge);
+    Add(clients, s.clients, {});
+    auto pinned = Family("strata_local_pinned_bytes",
+                         "Arena bytes pinned by shared-memory leases.", MetricType::Gauge);
+    Add(pinned, s.pinned_bytes, {});
+    auto registrations = Family("strata_kv_registrations",
+                                "Engine KV caches registered for hand-over, by path.",
+                                MetricType::Gauge);
+    auto blocks = Family("strata_kv_handover_blocks_total",
+                         "Blocks moved between engines' KV caches and the tiers.",
+                         MetricType::Counter);
+    auto bytes = Family("strata_kv_handover_bytes_total",
+                        "Payload bytes moved between engines' KV caches and the tiers.",
+                        MetricType::Counter);
+    for (int p = 0; p < kNumKvPaths; ++p) {
+      const std::string path = p == static_cast<int>(KvPath::kGpu) ? "gpu" : "emulated";
+      Add(registrations, s.kv.registrations[p], {{"path", path}});
+      Add(blocks, s.kv.offloaded[p].blocks, {{"direction", "offload"}, {"path", path}});
+      Add(blocks, s.kv.onloaded[p].blocks, {{"direction", "onload"}, {"path", path}});
+      Add(bytes, s.kv.offloaded[p].bytes, {{"direction", "offload"}, {"path", path}});
+      Add(bytes, s.kv.onloaded[p].bytes, {{"direction", "onload"}, {"path", path}});
+    }
+    for (auto* f : {&clients, &pinned, &registrations, &blocks, &bytes}) {
+      families.push_back(std::move(*f));
+    }
+  }
+
   const TieredStore* store_;
   const EngineLoadTable* engines_;
+  std::atomic<const ShmServer*> local_{nullptr};
 };
 
 }  // namespace
@@ -120,6 +156,10 @@ absl::StatusOr<std::unique_ptr<MetricsExporter>> MetricsExporter::Start(
   impl->exposer->RegisterCollectable(impl->registry);
   impl->exposer->RegisterCollectable(impl->store_collector);
   return std::unique_ptr<MetricsExporter>(new MetricsExporter(std::move(impl)));
+}
+
+void MetricsExporter::WatchLocalPlane(const ShmServer* local) {
+  impl_->store_collector->set_local(local);
 }
 
 int MetricsExporter::port() const {

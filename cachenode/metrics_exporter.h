@@ -6,8 +6,11 @@
 // strata_tier_capacity_bytes{tier}, strata_hits_total{tier}, strata_misses_total,
 // strata_evictions_total{tier}, strata_checksum_failures_total{tier},
 // strata_rpc_duration_seconds{method,code} (histogram), bytes moved between tiers, and
-// strata_engines_reporting (engines whose load report still counts). The tier
-// label is the tier's name, so an emulated HBM tier reads tier="hbm(emulated)". Thread-safe.
+// strata_engines_reporting (engines whose load report still counts), and for the same-node plane
+// strata_local_clients, strata_local_pinned_bytes, strata_kv_registrations{path} and
+// strata_kv_handover_{blocks,bytes}_total{direction,path}. The tier label is the tier's name, so an
+// emulated HBM tier reads tier="hbm(emulated)"; the KV hand-over's path label is "gpu" or
+// "emulated" (host memory moved by the CPU). Thread-safe.
 #pragma once
 
 #include <memory>
@@ -16,6 +19,7 @@
 #include "absl/status/statusor.h"
 #include "cachenode/cache_node_service.h"
 #include "cachenode/engine_load.h"
+#include "cachenode/shm_server.h"
 #include "cachenode/tiered_store.h"
 
 namespace strata::cachenode {
@@ -27,6 +31,10 @@ class MetricsExporter final : public RpcObserver {
   static absl::StatusOr<std::unique_ptr<MetricsExporter>> Start(
       const std::string& listen, const TieredStore* store,
       const EngineLoadTable* engines = nullptr);
+
+  // Adds the same-node plane's figures from now on (it starts after the exporter, which the RPC
+  // server needs first). `local` must outlive the exporter.
+  void WatchLocalPlane(const ShmServer* local);
   ~MetricsExporter() override;
 
   void OnRpcDone(std::string_view method, absl::Duration elapsed, int grpc_code) override;

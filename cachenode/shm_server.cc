@@ -76,7 +76,7 @@ absl::Status ShmServerOptions::Validate() const {
   if (max_blocks_per_request == 0 || max_blocks_per_request > 1024) {
     return absl::InvalidArgumentError("max_blocks_per_request must be 1-1024");
   }
-  return absl::OkStatus();
+  return kv_handover.Validate();
 }
 
 ShmServer::ShmServer(const ShmServerOptions& options, TieredStore* store,
@@ -87,7 +87,8 @@ ShmServer::ShmServer(const ShmServerOptions& options, TieredStore* store,
       namespaces_(namespaces),
       clock_(clock),
       segment_id_(std::random_device{}() * (uint64_t{1} << 32) ^ std::random_device{}()),
-      generation_(static_cast<uint64_t>(absl::ToUnixNanos(absl::Now()))) {}
+      generation_(static_cast<uint64_t>(absl::ToUnixNanos(absl::Now()))),
+      handover_(std::make_unique<KvHandover>(options.kv_handover, store, namespaces)) {}
 
 absl::StatusOr<std::unique_ptr<ShmServer>> ShmServer::Start(const ShmServerOptions& options,
                                                             TieredStore* store,
@@ -229,19 +230,23 @@ void ShmServer::Serve(uint64_t client_id, int fd) {
     }
     if (fds[1].revents != 0) break;
     // Unavailable: the client closed its socket (exit, crash, kill -9) or the socket failed.
-    absl::StatusOr<std::string> raw = common::ReceiveFdMessage(fd, kMaxLocalMessageBytes);
-    if (!raw.ok() && !absl::IsResourceExhausted(raw.status())) break;
+    int received_fd = -1;
+    absl::StatusOr<std::string> raw =
+        common::ReceiveFdMessage(fd, kMaxLocalMessageBytes, &received_fd);
+    if (!raw.ok() && !absl::IsResourceExhausted(raw.status())) {
+      if (received_fd >= 0) close(received_fd);
+      break;
+    }
     v1::LocalRequest request;
     v1::LocalResponse response;
     int send_fd = -1;
-    if (!raw.ok()) {
+    if (!raw.ok() || !request.ParseFromString(*raw)) {
+      if (received_fd >= 0) close(received_fd);
       response.set_code(static_cast<int>(absl::StatusCode::kInvalidArgument));
-      response.set_message(absl::StrCat("request ", raw.status().message()));
-    } else if (!request.ParseFromString(*raw)) {
-      response.set_code(static_cast<int>(absl::StatusCode::kInvalidArgument));
-      response.set_message("request is not a strata.v1.LocalRequest");
+      response.set_message(!raw.ok() ? absl::StrCat("request ", raw.status().message())
+                                     : "request is not a strata.v1.LocalRequest");
     } else {
-      Handle(client_id, request, response, &send_fd);
+      Handle(client_id, request, received_fd, response, &send_fd);
     }
     if (!common::SendFdMessage(fd, response.SerializeAsString(), send_fd).ok()) break;
   }
@@ -255,6 +260,7 @@ void ShmServer::Serve(uint64_t client_id, int fd) {
   }
   leases.clear();  // unpins, outside the lock
   reservations.clear();
+  handover_->DropOwner(client_id);
   close(fd);
   // Only now does the client stop counting: whoever waits for it to go (Stats) sees its memory
   // back in the arena.
@@ -283,10 +289,36 @@ void ShmServer::TakeAllLocked(uint64_t client_id, std::vector<std::unique_ptr<Le
   }
 }
 
-void ShmServer::Handle(uint64_t client_id, const v1::LocalRequest& request,
+void ShmServer::Handle(uint64_t client_id, const v1::LocalRequest& request, int received_fd,
                        v1::LocalResponse& response, int* send_fd) {
   absl::Status status;
+  if (received_fd >= 0 && request.kind_case() != v1::LocalRequest::kRegisterKv) {
+    close(received_fd);  // only RegisterKv takes a descriptor
+    received_fd = -1;
+  }
   switch (request.kind_case()) {
+    case v1::LocalRequest::kRegisterKv: {
+      auto r = handover_->Register(client_id, request.register_kv(), received_fd);
+      status = r.status();
+      if (r.ok()) *response.mutable_register_kv() = std::move(*r);
+      break;
+    }
+    case v1::LocalRequest::kOffload: {
+      auto r = handover_->Offload(client_id, request.offload());
+      status = r.status();
+      if (r.ok()) *response.mutable_offload() = std::move(*r);
+      break;
+    }
+    case v1::LocalRequest::kOnload: {
+      auto r = handover_->Onload(client_id, request.onload());
+      status = r.status();
+      if (r.ok()) *response.mutable_onload() = std::move(*r);
+      break;
+    }
+    case v1::LocalRequest::kUnregisterKv:
+      status = handover_->Unregister(client_id, request.unregister_kv().registration_id());
+      if (status.ok()) response.mutable_unregister_kv();
+      break;
     case v1::LocalRequest::kHello: {
       v1::LocalHelloResponse* hello = response.mutable_hello();
       hello->set_protocol_version(1);
@@ -614,6 +646,11 @@ absl::Status ShmServer::DoStats(const v1::LocalRequest& request, v1::LocalRespon
   out->set_expired_reservations(s.expired_reservations);
   out->set_committed_blocks(s.committed_blocks);
   out->set_checksum_reports(s.checksum_reports);
+  out->set_kv_registrations(s.kv.total_registrations());
+  out->set_offloaded_blocks(s.kv.total_offloaded().blocks);
+  out->set_offloaded_bytes(s.kv.total_offloaded().bytes);
+  out->set_onloaded_blocks(s.kv.total_onloaded().blocks);
+  out->set_onloaded_bytes(s.kv.total_onloaded().bytes);
   return absl::OkStatus();
 }
 
@@ -656,6 +693,7 @@ ShmStats ShmServer::StatsLocked() const {
   s.live_reservations = reservations_.size();
   s.reserved_bytes = 0;
   for (const auto& [id, r] : reservations_) s.reserved_bytes += r->bytes;
+  s.kv = handover_->Stats();
   return s;
 }
 

@@ -24,6 +24,9 @@
 // block's xxh3 against the slot and adopts the slot as the block's DRAM copy without copying.
 // Uncommitted reservations are freed on Abort, at expiry and on disconnect.
 //
+// KV hand-over. RegisterKv, Offload, Onload and UnregisterKv go to a KvHandover (kv_handover.h):
+// the connection that registered a cache owns it, and its disconnect unregisters it.
+//
 // Threads: one accept thread and one thread per connection (each blocks in recv on its socket;
 // a periodic loop does not fit). Every method is thread-safe. Payload-sized work (checksums of
 // commits, copies of non-DRAM blocks) runs outside the server's mutex.
@@ -39,6 +42,7 @@
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "cachenode/kv_handover.h"
 #include "cachenode/namespace_registry.h"
 #include "cachenode/tiered_store.h"
 #include "common/clock.h"
@@ -68,6 +72,8 @@ struct ShmServerOptions {
   // true: the node also verifies DRAM copies before handing them out (one more pass over the
   // bytes). false: the client library verifies what it copies (it always does) and reports.
   bool verify_dram_reads = false;
+  // Engines' KV caches handed over through this socket (RegisterKv/Offload/Onload).
+  KvHandoverOptions kv_handover;
 
   // InvalidArgument naming the bad field.
   absl::Status Validate() const;
@@ -87,6 +93,7 @@ struct ShmStats {
   uint64_t reservations = 0;  // reservations ever made
   uint64_t committed_blocks = 0;
   uint64_t checksum_reports = 0;  // client-reported bad copies the node confirmed and dropped
+  KvHandoverStats kv;             // the KV hand-over's counters
 };
 
 class ShmServer {
@@ -119,8 +126,9 @@ class ShmServer {
             const NamespaceRegistry* namespaces, common::Clock* clock);
   void AcceptLoop();
   void Serve(uint64_t client_id, int fd);
-  // Handles one request; sets *send_fd when the response carries the memfd.
-  void Handle(uint64_t client_id, const strata::v1::LocalRequest& request,
+  // Handles one request; sets *send_fd when the response carries the memfd. `received_fd` is a
+  // descriptor that came with the request (-1: none): Handle owns it and closes it.
+  void Handle(uint64_t client_id, const strata::v1::LocalRequest& request, int received_fd,
               strata::v1::LocalResponse& response, int* send_fd);
   absl::Status DoGet(uint64_t client_id, const strata::v1::LocalRequest& request,
                      strata::v1::LocalResponse& response);
@@ -155,6 +163,7 @@ class ShmServer {
   int wake_read_ = -1;  // readable once Stop begins: wakes every poll()
   int wake_write_ = -1;
   std::thread accept_thread_;
+  std::unique_ptr<KvHandover> handover_;
 
   mutable absl::Mutex mu_;
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;

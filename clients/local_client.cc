@@ -51,13 +51,13 @@ absl::StatusOr<std::string> Receive(int sock, int* fd) {
   return raw;
 }
 
-absl::Status Send(int sock, const v1::LocalRequest& request) {
+absl::Status Send(int sock, const v1::LocalRequest& request, int fd = -1) {
   const std::string bytes = request.SerializeAsString();
   if (bytes.size() > kMaxMessageBytes) {
     return absl::InvalidArgumentError(
         absl::StrCat("request of ", bytes.size(), " bytes exceeds the local protocol's limit"));
   }
-  absl::Status sent = common::SendFdMessage(sock, bytes);
+  absl::Status sent = common::SendFdMessage(sock, bytes, fd);
   if (!sent.ok()) return absl::UnavailableError(absl::StrCat("local socket: ", sent.message()));
   return sent;
 }
@@ -182,9 +182,9 @@ LocalClient::~LocalClient() {
   if (fd_ >= 0) close(fd_);
 }
 
-absl::StatusOr<v1::LocalResponse> LocalClient::Call(const v1::LocalRequest& request) {
+absl::StatusOr<v1::LocalResponse> LocalClient::Call(const v1::LocalRequest& request, int fd) {
   absl::MutexLock lock(&mu_);
-  STRATA_RETURN_IF_ERROR(Send(fd_, request));
+  STRATA_RETURN_IF_ERROR(Send(fd_, request, fd));
   STRATA_ASSIGN_OR_RETURN(std::string raw, Receive(fd_, nullptr));
   v1::LocalResponse response;
   if (!response.ParseFromString(raw)) {
@@ -364,6 +364,93 @@ absl::StatusOr<v1::LocalStatsResponse> LocalClient::Stats(uint32_t wait_until_cl
   request.mutable_stats()->set_wait_timeout_ms(wait_ms);
   STRATA_ASSIGN_OR_RETURN(v1::LocalResponse response, Call(request));
   return response.stats();
+}
+
+absl::StatusOr<v1::LocalRegisterKvResponse> LocalClient::RegisterKv(
+    const v1::LocalRegisterKvRequest& registration, int memfd) {
+  v1::LocalRequest request;
+  *request.mutable_register_kv() = registration;
+  STRATA_ASSIGN_OR_RETURN(v1::LocalResponse response, Call(request, memfd));
+  return response.register_kv();
+}
+
+namespace {
+
+void TransferRequest(uint64_t registration_id, common::NamespaceId ns,
+                     std::span<const common::ChainHash> chain,
+                     std::span<const uint32_t> block_ids, uint32_t first_position,
+                     v1::LocalKvTransferRequest* transfer) {
+  transfer->set_registration_id(registration_id);
+  transfer->set_namespace_id(ns);
+  transfer->set_first_chain_position(first_position);
+  for (const common::ChainHash& h : chain) transfer->add_chain_hashes(std::string(h.view()));
+  for (uint32_t id : block_ids) transfer->add_block_ids(id);
+}
+
+}  // namespace
+
+absl::StatusOr<v1::LocalKvTransferResponse> LocalClient::Offload(
+    uint64_t registration_id, common::NamespaceId ns, std::span<const common::ChainHash> chain,
+    std::span<const uint32_t> block_ids, uint32_t first_position) {
+  v1::LocalRequest request;
+  TransferRequest(registration_id, ns, chain, block_ids, first_position, request.mutable_offload());
+  STRATA_ASSIGN_OR_RETURN(v1::LocalResponse response, Call(request));
+  return response.offload();
+}
+
+absl::StatusOr<v1::LocalKvTransferResponse> LocalClient::Onload(
+    uint64_t registration_id, common::NamespaceId ns, std::span<const common::ChainHash> chain,
+    std::span<const uint32_t> block_ids) {
+  v1::LocalRequest request;
+  TransferRequest(registration_id, ns, chain, block_ids, 0, request.mutable_onload());
+  STRATA_ASSIGN_OR_RETURN(v1::LocalResponse response, Call(request));
+  return response.onload();
+}
+
+absl::Status LocalClient::UnregisterKv(uint64_t registration_id) {
+  v1::LocalRequest request;
+  request.mutable_unregister_kv()->set_registration_id(registration_id);
+  return Call(request).status();
+}
+
+namespace {
+
+v1::LocalRegisterKvRequest Registration(const std::string& engine_id, const gpu::KvLayout& l,
+                                        v1::KvMemory memory) {
+  v1::LocalRegisterKvRequest r;
+  r.set_engine_id(engine_id);
+  r.set_memory(memory);
+  v1::KvLayoutSpec* spec = r.mutable_layout();
+  spec->set_num_layers(l.shape.num_layers);
+  spec->set_num_blocks(l.shape.num_blocks);
+  spec->set_block_tokens(l.shape.block_tokens);
+  spec->set_kv_heads(l.shape.kv_heads);
+  spec->set_head_dim(l.shape.head_dim);
+  spec->set_dtype_bytes(l.shape.dtype_bytes);
+  spec->set_block_stride(l.block_stride);
+  spec->set_kv_stride(l.kv_stride);
+  spec->set_token_stride(l.token_stride);
+  spec->set_head_stride(l.head_stride);
+  spec->set_layer_bytes(l.layer_bytes);
+  for (uint64_t offset : l.layer_bases) r.add_layers()->set_offset(offset);
+  return r;
+}
+
+}  // namespace
+
+v1::LocalRegisterKvRequest HostKvRegistration(const std::string& engine_id,
+                                              const gpu::KvLayout& layout) {
+  return Registration(engine_id, layout, v1::KV_MEMORY_HOST_MEMFD);
+}
+
+v1::LocalRegisterKvRequest CudaKvRegistration(const std::string& engine_id,
+                                              const gpu::KvLayout& layout,
+                                              const std::vector<std::string>& ipc_handles) {
+  v1::LocalRegisterKvRequest r = Registration(engine_id, layout, v1::KV_MEMORY_CUDA_IPC);
+  for (int i = 0; i < r.layers_size() && i < static_cast<int>(ipc_handles.size()); ++i) {
+    r.mutable_layers(i)->set_cuda_ipc_handle(ipc_handles[i]);
+  }
+  return r;
 }
 
 }  // namespace strata::clients

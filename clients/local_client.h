@@ -29,6 +29,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
+#include "cachenode/gpu/kv_layout.h"
 #include "common/block_key.h"
 #include "strata/v1/local.pb.h"
 
@@ -134,13 +135,37 @@ class LocalClient {
   absl::StatusOr<strata::v1::LocalStatsResponse> Stats(uint32_t wait_until_clients_at_most = 0,
                                                        uint64_t wait_ms = 0);
 
+  // ---- KV hand-over: the engine's side of cachenode/kv_handover.h. ----
+  // Registers the engine's paged KV cache (build the request with HostKvRegistration or
+  // CudaKvRegistration); `memfd` is the host-memory cache's memfd (sent over the socket, kept
+  // open here), -1 for CUDA IPC. The response says whether the node moves it emulated (CPU, host
+  // memory) or with its kernels. InvalidArgument for a layout the node rejects.
+  absl::StatusOr<strata::v1::LocalRegisterKvResponse> RegisterKv(
+      const strata::v1::LocalRegisterKvRequest& request, int memfd = -1);
+  // Gathers engine blocks block_ids[i] into the node's tiers as the blocks of chain[i] (chain
+  // position first_position + i). Returns when the bytes have moved, with one result per block.
+  // The engine must have finished writing those blocks (its streams synchronized) before calling,
+  // and must leave the blocks an Onload names alone until it returns.
+  absl::StatusOr<strata::v1::LocalKvTransferResponse> Offload(
+      uint64_t registration_id, common::NamespaceId ns, std::span<const common::ChainHash> chain,
+      std::span<const uint32_t> block_ids, uint32_t first_position = 0);
+  // Scatters the stored blocks of chain[i] into engine blocks block_ids[i] (distinct); misses are
+  // per block (NOT_FOUND, DATA_LOSS) and leave their engine block untouched.
+  absl::StatusOr<strata::v1::LocalKvTransferResponse> Onload(
+      uint64_t registration_id, common::NamespaceId ns, std::span<const common::ChainHash> chain,
+      std::span<const uint32_t> block_ids);
+  // Ends a registration (the node also ends it when this client disconnects).
+  absl::Status UnregisterKv(uint64_t registration_id);
+
   const strata::v1::LocalHelloResponse& hello() const { return hello_; }
 
  private:
   friend class LocalRead;
   LocalClient() = default;
   // One request/response round trip. The response's own code becomes the status.
-  absl::StatusOr<strata::v1::LocalResponse> Call(const strata::v1::LocalRequest& request);
+  // `fd` >= 0 travels with the request (SCM_RIGHTS).
+  absl::StatusOr<strata::v1::LocalResponse> Call(const strata::v1::LocalRequest& request,
+                                                 int fd = -1);
   void ReleaseLease(uint64_t lease_id, const std::vector<uint32_t>& corrupt);
   // The arena bytes [offset, offset + length), or an empty span when out of range.
   std::span<const std::byte> ArenaSpan(uint64_t offset, uint64_t length) const;
@@ -151,6 +176,15 @@ class LocalClient {
   uint64_t arena_bytes_ = 0;
   strata::v1::LocalHelloResponse hello_;
 };
+
+// Registration requests for RegisterKv. For host memory, layout.layer_bases are each layer's offset
+// within the memfd; for GPU memory, each layer's offset within the allocation whose CUDA IPC handle
+// is ipc_handles[layer].
+strata::v1::LocalRegisterKvRequest HostKvRegistration(const std::string& engine_id,
+                                                      const gpu::KvLayout& layout);
+strata::v1::LocalRegisterKvRequest CudaKvRegistration(const std::string& engine_id,
+                                                      const gpu::KvLayout& layout,
+                                                      const std::vector<std::string>& ipc_handles);
 
 // Copies src into dest (same size) in 64 KiB chunks, hashing each chunk right after copying it
 // (still in cache), then compares with `checksum`. DataLoss on mismatch. Used by every copy out of

@@ -1,14 +1,24 @@
 #!/usr/bin/env bash
-# GPU check for a machine with an NVIDIA GPU (run where one is available; everything else is
-# covered by scripts/test.sh without one). Builds with CUDA, runs the unit tests, then starts a node
-# with an HBM tier and checks that the tier is the real cudaMalloc'ed pool ("hbm", not
-# "hbm(emulated)") and that blocks written from the GPU side read back byte-exact through it.
+# The whole-system GPU check for a Debian 12 machine with an NVIDIA GPU and the CUDA toolkit (it
+# installs the Debian packages, so it needs them reachable; on a bare GPU machine with only the
+# toolkit, bench/gpu/run_on_device.sh checks and measures the kernels instead). Builds with CUDA,
+# runs the unit tests and the kernels' correctness pass, hands a GPU engine's KV cache to a real node
+# over CUDA IPC (kv_handover_process_test), then starts a node with an HBM tier and checks that the
+# tier is the real cudaMalloc'ed pool ("hbm", not "hbm(emulated)") and that blocks written from the
+# GPU side read back byte-exact through it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 command -v nvidia-smi >/dev/null && nvidia-smi --query-gpu=name,memory.total --format=csv,noheader
 ./scripts/install-deps.sh
 ./scripts/build.sh >/dev/null
 ctest --test-dir build -L unit --output-on-failure -j 4 --timeout 300
+build/bin/strata-gpu-bench --check-only
+KV_LOG=$(build/tests/kv_handover_process_test 2>&1) || { echo "$KV_LOG"; exit 1; }
+echo "$KV_LOG" | grep -E '^\[ +(OK|SKIPPED) +\]'
+if echo "$KV_LOG" | grep -q 'SKIPPED'; then
+  echo "device-check: FAIL: the CUDA IPC hand-over test was skipped on a GPU machine" >&2
+  exit 1
+fi
 
 DATA_DIR=$(mktemp -d "${TMPDIR:-/tmp}/strata-device.XXXXXX")
 trap 'kill -KILL "$NODE_PID" 2>/dev/null || true; rm -rf "$DATA_DIR"' EXIT

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Installs what Strata needs, builds it, and runs every test: unit and process-level tests (ctest),
-# then the core libraries' unit tests under ASan+UBSan. (No TSan run: Debian's Abseil is built
-# without TSan annotations, so every absl::Mutex-guarded access reports a false race.)
+# then the GPU-only build that bench/gpu/run_on_device.sh makes on GPU machines (up to its "no GPU"
+# stop when there is none), then the core libraries' unit tests under ASan+UBSan, built without
+# CUDA so the no-toolkit variant is covered too. (No TSan run: Debian's Abseil is built without
+# TSan annotations, so every absl::Mutex-guarded access reports a false race.)
 #   STRATA_SKIP_SANITIZERS=1  runs only the regular build's tests
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -10,11 +12,28 @@ cd "$(dirname "$0")/.."
 echo "== build (RelWithDebInfo)"
 ./scripts/build.sh
 echo "== ctest: unit and process-level tests"
+if [ -e build/cachenode/gpu/CMakeFiles/strata_gpu.dir/kv_cuda.cu.o ]; then
+  echo "== CUDA kernels: built (sm_90 + compute_75 PTX); without a GPU they run in no test here"
+else
+  echo "== CUDA kernels: NOT built (no CUDA toolkit at /usr/local/cuda); the GPU code is emulated"
+fi
 ctest --test-dir build --output-on-failure -j 2 --timeout 300
+
+if [ -x /usr/local/cuda/bin/nvcc ] || command -v nvcc >/dev/null 2>&1; then
+  echo "== GPU-only build: bench/gpu/run_on_device.sh (stops at 'no usable GPU' without one)"
+  rc=0
+  STRATA_GPU_BUILD_DIR=build-gpu-only STRATA_GPU_BENCH_OUT=build-gpu-only/results \
+    bench/gpu/run_on_device.sh || rc=$?
+  if [ "$rc" -ne 0 ] && [ "$rc" -ne 3 ]; then
+    echo "run_on_device.sh failed with status $rc" >&2
+    exit 1
+  fi
+fi
 
 if [ "${STRATA_SKIP_SANITIZERS:-0}" != "1" ]; then
   echo "== ASan+UBSan: core and bench unit tests"
-  BUILD_DIR=build-asan STRATA_SANITIZE=address STRATA_TARGETS="common_test cachenode_test clients_test router_test bench_test" \
+  BUILD_DIR=build-asan STRATA_SANITIZE=address STRATA_ENABLE_CUDA=OFF \
+    STRATA_TARGETS="common_test gpu_test cachenode_test clients_test router_test bench_test" \
     ./scripts/build.sh
   ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
     ctest --test-dir build-asan -L unit --output-on-failure -j 2 --timeout 300
