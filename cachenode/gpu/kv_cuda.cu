@@ -180,7 +180,7 @@ Status KvTransferStream::Launch(const KvLayout& layout, const uint32_t* ids,
 
   const int width_index = plan.vec_bytes == 16 ? 0 : plan.vec_bytes == 8 ? 1 : plan.vec_bytes == 4 ? 2 : plan.vec_bytes == 2 ? 3 : 4;
   // Half of what fits on the chip: a copy bound by PCIe needs far fewer bytes in flight than a
-  // full grid holds (2 x 256 threads x 64 bytes per multiprocessor is 8 MiB over 132 of them), and
+  // full grid holds (2 x 256 threads x 64 bytes per multiprocessor is about 4 MiB over 132), and
   // an offload and an onload on two streams must both find room to run at the same time.
   const uint64_t per_sm = std::max<uint32_t>(1, im.resident_blocks[width_index] / 2);
   const uint64_t resident = per_sm * im.multiprocessors;
