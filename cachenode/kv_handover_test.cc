@@ -34,7 +34,7 @@ common::ChainHash HashOf(uint32_t i) {
   return h;
 }
 
-// 2 layers, 6 blocks, 4 tokens, 2 heads, head_dim 16, bf16: 1 KiB pieces, 4 KiB payloads.
+// 2 layers, 6 blocks, 4 tokens, 2 heads, head_dim 16, bf16: 256-byte pieces, 1 KiB payloads.
 gpu::KvShape Shape() {
   return gpu::KvShape{.num_layers = 2, .num_blocks = 6, .block_tokens = 4, .kv_heads = 2,
                       .head_dim = 16, .dtype_bytes = 2};
@@ -183,6 +183,46 @@ TEST_F(KvHandoverTest, OnloadScattersStoredBlocksIntoTheNamedEngineBlocksOnly) {
   EXPECT_EQ(target.Payload(0), source.Payload(5));
   const std::vector<uint8_t> poison(Shape().PayloadBytes(), 0xA5);
   for (uint32_t b : {1u, 2u, 4u, 5u}) EXPECT_EQ(target.Payload(b), poison) << "block " << b;
+}
+
+TEST_F(KvHandoverTest, LongCallsMoveInSeveralLaunchesWithTheSameResult) {
+  // batch_bytes of one and a half payloads: one block per launch.
+  KvHandoverOptions options;
+  options.batch_bytes = Shape().PayloadBytes() * 3 / 2;
+  handover_ = std::make_unique<KvHandover>(options, store_.get(), nullptr);
+  EngineCache engine(gpu::EngineLayoutKind::kFlashInfer, 11);
+  const uint64_t id = Register(engine);
+  auto off = handover_->Offload(kOwner, Transfer(id, {50, 51, 52, 53}, {5, 4, 3, 2}));
+  ASSERT_TRUE(off.ok()) << off.status();
+  EXPECT_EQ(off->blocks_moved(), 4u);
+  const std::vector<uint8_t> p5 = engine.Payload(5), p2 = engine.Payload(2);
+  auto on = handover_->Onload(kOwner, Transfer(id, {50, 53, 52}, {0, 1, 2}));
+  ASSERT_TRUE(on.ok()) << on.status();
+  EXPECT_EQ(on->blocks_moved(), 3u);
+  EXPECT_EQ(engine.Payload(0), p5);
+  EXPECT_EQ(engine.Payload(1), p2);
+  EXPECT_EQ(Stored(52), engine.Payload(2));  // block 3's payload, onloaded into block 2
+}
+
+TEST_F(KvHandoverTest, OffloadLargerThanDramReportsTheBlocksThatFoundNoRoom) {
+  // A DRAM tier of three 4 KiB slabs (the smallest slot; a 1 KiB payload takes one), and no other
+  // tier: the fourth block has nowhere to go while the first three are reserved for the launch.
+  StoreTiers tiers;
+  tiers.dram = std::make_unique<MemoryTier>(
+      MemoryTierOptions{.slab_bytes = 4096},
+      std::move(*CreateHostMemory({3 * 4096, true, false, "dram"})));
+  auto small = std::move(*TieredStore::Open(TieredStoreOptions{}, std::move(tiers)));
+  KvHandover handover(KvHandoverOptions{}, small.get(), nullptr);
+  EngineCache engine(gpu::EngineLayoutKind::kVllmFlashAttention, 12);
+  auto reg = handover.Register(kOwner, clients::HostKvRegistration("e", engine.offsets_layout()),
+                               dup(engine.fd()));
+  ASSERT_TRUE(reg.ok()) << reg.status();
+  auto off = handover.Offload(kOwner, Transfer(reg->registration_id(), {1, 2, 3, 4}, {0, 1, 2, 3}));
+  ASSERT_TRUE(off.ok()) << off.status();
+  EXPECT_EQ(off->blocks_moved(), 3u);
+  EXPECT_EQ(off->results(3).code(), static_cast<int>(absl::StatusCode::kResourceExhausted))
+      << off->results(3).message();
+  for (int i = 0; i < 3; ++i) EXPECT_EQ(off->results(i).code(), 0) << off->results(i).message();
 }
 
 TEST_F(KvHandoverTest, OnloadMissLeavesItsEngineBlockUntouched) {

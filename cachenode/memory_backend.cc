@@ -10,8 +10,8 @@
 #include "cachenode/gpu/device_memory.h"
 #include "cachenode/gpu/kv_cuda.h"
 #include "cachenode/gpu_bridge.h"
-#include "common/status_macros.h"
 #include "common/byte_size.h"
+#include "common/status_macros.h"
 
 namespace strata::cachenode {
 namespace {
@@ -127,6 +127,5 @@ absl::StatusOr<uint64_t> PinHostMemory(void* base, uint64_t bytes) {
 }
 
 void UnpinHostMemory(void* base) { gpu::UnregisterHost(base); }
-
 
 }  // namespace strata::cachenode
