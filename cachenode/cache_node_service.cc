@@ -398,8 +398,25 @@ grpc::Status CacheNodeService::ReportEngineLoad(grpc::ServerContext*,
   return timer.Done(grpc::Status::OK);
 }
 
-absl::StatusOr<NodeServer> StartNodeServer(const std::string& listen, CacheNodeService* service) {
-  return common::StartGrpcServer(listen, {service}, kMaxMessageBytes);
+common::MethodRoles NodeMethodRoles() {
+  using common::Role;
+  const auto route = static_cast<common::RoleSet>(Role::kRoute);
+  const auto node = static_cast<common::RoleSet>(Role::kNode);
+  return {
+      {"/strata.v1.CacheNode/Put", route | node},
+      {"/strata.v1.CacheNode/Get", route | node},
+      {"/strata.v1.CacheNode/Lookup", route | node},
+      {"/strata.v1.CacheNode/Stats", route | node},
+      {"/strata.v1.CacheNode/ListNamespaces", route | node},
+      {"/strata.v1.CacheNode/ReportEngineLoad", route | node},
+      {"/strata.v1.CacheNode/Delete", node},
+      {"/strata.v1.CacheNode/RegisterNamespace", node},
+  };
+}
+
+absl::StatusOr<NodeServer> StartNodeServer(const std::string& listen, CacheNodeService* service,
+                                           std::shared_ptr<grpc::ServerCredentials> credentials) {
+  return common::StartGrpcServer(listen, {service}, kMaxMessageBytes, std::move(credentials));
 }
 
 }  // namespace strata::cachenode

@@ -35,6 +35,7 @@
 #include "cachenode/namespace_registry.h"
 #include "cachenode/tiered_store.h"
 #include "common/clock.h"
+#include "common/grpc_auth.h"
 #include "common/grpc_server.h"
 #include "strata/v1/cachenode.grpc.pb.h"
 
@@ -124,9 +125,17 @@ class CacheNodeService final : public strata::v1::CacheNode::Service {
 
 using NodeServer = common::GrpcServer;
 
+// Which token roles may call which CacheNode method (common/grpc_auth.h; admin may call all):
+// frontends and engines (route) read, write and ask; cache agents and peers (node) also delete and
+// register namespaces.
+common::MethodRoles NodeMethodRoles();
+
 // Starts a server on `listen` ("HOST:PORT"; port 0 picks one) with the service, the standard
 // grpc.health.v1 health service (SERVING), server reflection and the node's message-size limit
-// (common::StartGrpcServer). Unavailable when the address cannot be bound.
-absl::StatusOr<NodeServer> StartNodeServer(const std::string& listen, CacheNodeService* service);
+// (common::StartGrpcServer), secured by `credentials` (null: plaintext). Unavailable when the
+// address cannot be bound.
+absl::StatusOr<NodeServer> StartNodeServer(
+    const std::string& listen, CacheNodeService* service,
+    std::shared_ptr<grpc::ServerCredentials> credentials = nullptr);
 
 }  // namespace strata::cachenode

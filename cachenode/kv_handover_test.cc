@@ -208,9 +208,10 @@ TEST_F(KvHandoverTest, OffloadLargerThanDramReportsTheBlocksThatFoundNoRoom) {
   // A DRAM tier of three 4 KiB slabs (the smallest slot; a 1 KiB payload takes one), and no other
   // tier: the fourth block has nowhere to go while the first three are reserved for the launch.
   StoreTiers tiers;
+  MemoryTierOptions small_slabs;
+  small_slabs.slab_bytes = 4096;
   tiers.dram = std::make_unique<MemoryTier>(
-      MemoryTierOptions{.slab_bytes = 4096},
-      std::move(*CreateHostMemory({3 * 4096, true, false, "dram"})));
+      small_slabs, std::move(*CreateHostMemory({3 * 4096, true, false, "dram"})));
   auto small = std::move(*TieredStore::Open(TieredStoreOptions{}, std::move(tiers)));
   KvHandover handover(KvHandoverOptions{}, small.get(), nullptr);
   EngineCache engine(gpu::EngineLayoutKind::kVllmFlashAttention, 12);

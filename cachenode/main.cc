@@ -1,6 +1,7 @@
 // strata-cachenode: the per-node cache agent. flags -> options -> wiring -> signals.
 #include <unistd.h>
 
+#include <cstdlib>
 #include <iostream>
 #include <string>
 #include <vector>
@@ -14,6 +15,7 @@
 #include "cachenode/node.h"
 #include "common/byte_size.h"
 #include "common/command_line.h"
+#include "common/server_flags.h"
 #include "common/status_macros.h"
 #include "common/stop_signals.h"
 
@@ -59,6 +61,15 @@ ABSL_FLAG(absl::Duration, engine_load_ttl, absl::ZeroDuration(),
           "report more often. Shorter drops a dead engine's load sooner, but makes a late report "
           "vanish from the node's load. 0: three heartbeat intervals");
 
+ABSL_FLAG(std::string, router_cacert, "",
+          "PEM CA that signed the router's certificate: turns on TLS to --router");
+ABSL_FLAG(std::string, router_cert, "",
+          "PEM client certificate for mutual TLS to the router (with --router-key)");
+ABSL_FLAG(std::string, router_key, "", "PEM private key of --router-cert");
+ABSL_FLAG(std::string, router_token_file, "",
+          "File holding the bearer token (role node) sent to the router; the environment variable "
+          "STRATA_ROUTER_TOKEN may hold it instead");
+
 namespace strata::cachenode {
 namespace {
 
@@ -102,6 +113,14 @@ absl::StatusOr<NodeOptions> OptionsFromFlags(uint64_t start_ns) {
       }
     }
     o.router.heartbeat_interval = absl::GetFlag(FLAGS_heartbeat_interval);
+    o.router.security.ca_file = absl::GetFlag(FLAGS_router_cacert);
+    o.router.security.cert_file = absl::GetFlag(FLAGS_router_cert);
+    o.router.security.key_file = absl::GetFlag(FLAGS_router_key);
+    if (const std::string file = absl::GetFlag(FLAGS_router_token_file); !file.empty()) {
+      STRATA_ASSIGN_OR_RETURN(o.router.security.token, common::ReadTokenFile(file));
+    } else if (const char* env = std::getenv("STRATA_ROUTER_TOKEN"); env != nullptr) {
+      o.router.security.token = env;
+    }
     o.router.epoch = start_ns;  // a restart gets a larger epoch, so the router drops the old life
   }
   o.engines.ttl = absl::GetFlag(FLAGS_engine_load_ttl);
@@ -109,6 +128,8 @@ absl::StatusOr<NodeOptions> OptionsFromFlags(uint64_t start_ns) {
   o.local.lease_ttl = absl::GetFlag(FLAGS_local_lease_ttl);
   o.resp_listen = absl::GetFlag(FLAGS_resp_listen);
   o.resp.namespace_name = absl::GetFlag(FLAGS_resp_namespace);
+  o.security = common::ServerSecurityOptionsFromFlags();
+  o.health_listen = common::HealthListenFromFlags();
   STRATA_RETURN_IF_ERROR(o.Validate());
   return o;
 }
@@ -148,6 +169,7 @@ int Run() {
   if (metrics && (*node)->local_server() != nullptr) {
     metrics->WatchLocalPlane((*node)->local_server());
   }
+  if (metrics && (*node)->authenticator() != nullptr) metrics->WatchAuth((*node)->authenticator());
   if (metrics) {
     std::cerr << "strata-cachenode: metrics on http://"
               << metrics_listen.substr(0, metrics_listen.rfind(':')) << ":" << metrics->port()
@@ -198,12 +220,18 @@ int main(int argc, char** argv) {
       "also speaks the Redis protocol (RESP2) and prints 'strata-cachenode RESP serving on\n"
       "HOST:PORT' after the serving line; keys map into --resp-namespace. With --local-socket PATH\n"
       "engines on this machine reach the DRAM tier through shared memory (the socket carries\n"
-      "only offsets) and it prints 'strata-cachenode local socket PATH' after the serving line.";
+      "only offsets) and it prints 'strata-cachenode local socket PATH' after the serving line.\n"
+      "Transport security is required or explicitly waived: --tls-cert/--tls-key (plus\n"
+      "--tls-client-ca for mutual TLS, --auth-tokens-file for bearer tokens), or --plaintext.";
   spec.flags = {
       "listen",          "data_dir",       "hbm_bytes",  "dram_bytes",         "ssd_bytes",
       "max_block_bytes", "metrics_listen", "namespaces", "promote_after_hits", "ssd_direct_io",
       "router",          "node_id",        "advertise",  "heartbeat_interval", "engine_load_ttl",
       "resp_listen",     "resp_namespace", "local_socket", "local_lease_ttl"};
+  for (const std::string& f : strata::common::ServerSecurityFlagNames()) spec.flags.push_back(f);
+  for (const char* f : {"router_cacert", "router_cert", "router_key", "router_token_file"}) {
+    spec.flags.push_back(f);
+  }
   const std::vector<std::string> rest = strata::common::ParseCommandLineOrExit(spec, argc, argv);
   if (!rest.empty()) {
     std::cerr << "strata-cachenode: unexpected argument '" << rest[0] << "' (see --help)\n";

@@ -27,6 +27,7 @@ class StoreCollector final : public prometheus::Collectable {
   StoreCollector(const TieredStore* store, const EngineLoadTable* engines)
       : store_(store), engines_(engines) {}
   void set_local(const ShmServer* local) { local_.store(local); }
+  void set_auth(const common::TokenAuthenticator* auth) { auth_.store(auth); }
 
   std::vector<prometheus::MetricFamily> Collect() const override {
     using prometheus::MetricType;
@@ -84,6 +85,15 @@ class StoreCollector final : public prometheus::Collectable {
       families.push_back(std::move(reporting));
     }
     if (const ShmServer* local = local_.load(); local != nullptr) AddLocal(*local, families);
+    if (const common::TokenAuthenticator* auth = auth_.load(); auth != nullptr) {
+      auto denied = Family("strata_auth_denied_total",
+                           "Calls refused by token auth, by method and code.",
+                           prometheus::MetricType::Counter);
+      for (const auto& [key, count] : auth->Denials().counts) {
+        Add(denied, count, {{"code", key.second}, {"method", key.first}});
+      }
+      families.push_back(std::move(denied));
+    }
     return families;
   }
 
@@ -123,6 +133,7 @@ class StoreCollector final : public prometheus::Collectable {
   const TieredStore* store_;
   const EngineLoadTable* engines_;
   std::atomic<const ShmServer*> local_{nullptr};
+  std::atomic<const common::TokenAuthenticator*> auth_{nullptr};
 };
 
 }  // namespace
@@ -160,6 +171,10 @@ absl::StatusOr<std::unique_ptr<MetricsExporter>> MetricsExporter::Start(
 
 void MetricsExporter::WatchLocalPlane(const ShmServer* local) {
   impl_->store_collector->set_local(local);
+}
+
+void MetricsExporter::WatchAuth(const common::TokenAuthenticator* auth) {
+  impl_->store_collector->set_auth(auth);
 }
 
 int MetricsExporter::port() const {

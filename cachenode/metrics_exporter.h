@@ -21,6 +21,7 @@
 #include "cachenode/engine_load.h"
 #include "cachenode/shm_server.h"
 #include "cachenode/tiered_store.h"
+#include "common/grpc_auth.h"
 
 namespace strata::cachenode {
 
@@ -35,6 +36,9 @@ class MetricsExporter final : public RpcObserver {
   // Adds the same-node plane's figures from now on (it starts after the exporter, which the RPC
   // server needs first). `local` must outlive the exporter.
   void WatchLocalPlane(const ShmServer* local);
+  // Adds strata_auth_denied_total{code,method} from the node's token checker. `auth` must outlive
+  // the exporter.
+  void WatchAuth(const common::TokenAuthenticator* auth);
   ~MetricsExporter() override;
 
   void OnRpcDone(std::string_view method, absl::Duration elapsed, int grpc_code) override;

@@ -78,6 +78,7 @@ bool IsWildcardHost(const std::string& listen) {
 
 absl::Status NodeOptions::Validate() const {
   if (listen.empty()) return absl::InvalidArgumentError("listen address is empty");
+  STRATA_RETURN_IF_ERROR(security.Validate());
   if (hbm_bytes + dram_bytes + ssd.capacity_bytes == 0) {
     return absl::InvalidArgumentError("every tier is 0 bytes: give DRAM or SSD bytes");
   }
@@ -168,7 +169,16 @@ absl::Status Node::Serve(RpcObserver* observer) {
   if (service_ != nullptr) return absl::FailedPreconditionError("node already serving");
   service_ = std::make_unique<CacheNodeService>(store_.get(), namespaces_.get(),
                                                 engine_loads_.get(), options_.service, observer);
-  STRATA_ASSIGN_OR_RETURN(server_, StartNodeServer(options_.listen, service_.get()));
+  STRATA_ASSIGN_OR_RETURN(security_, common::MakeServerSecurity(options_.security, NodeMethodRoles()));
+  STRATA_ASSIGN_OR_RETURN(server_,
+                          StartNodeServer(options_.listen, service_.get(), security_.credentials));
+  std::cerr << "strata-cachenode: gRPC on port " << server_.port << ": " << security_.description
+            << "\n";
+  if (!options_.health_listen.empty()) {
+    absl::StatusOr<common::GrpcServer> health = common::StartHealthServer(options_.health_listen);
+    if (!health.ok()) return Annotate(health.status(), "health port");
+    health_ = std::move(*health);
+  }
   TieredStore* store = store_.get();
   // After a burst of write-behind, glibc keeps the freed batch buffers (RocksDB write batches and
   // memtables, tens of MiB each) as heap it may reuse; handing them back once the burst is over
@@ -247,6 +257,11 @@ absl::Status Node::Shutdown(absl::Duration grace) {
     // First, so the router stops sending work here while in-flight RPCs finish.
     router_link_->Shutdown();
     router_link_.reset();
+  }
+  if (health_.server != nullptr) {
+    health_.server->GetHealthCheckService()->SetServingStatus(false);
+    health_.server->Shutdown(std::chrono::system_clock::now());
+    health_.server.reset();
   }
   if (server_.server != nullptr) {
     server_.server->GetHealthCheckService()->SetServingStatus(false);

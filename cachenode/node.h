@@ -26,12 +26,19 @@
 #include "cachenode/shm_server.h"
 #include "cachenode/ssd_tier.h"
 #include "cachenode/tiered_store.h"
+#include "common/grpc_security.h"
 #include "common/periodic_loop.h"
 
 namespace strata::cachenode {
 
 struct NodeOptions {
   std::string listen = "127.0.0.1:7070";  // HOST:PORT; port 0 picks a free one
+  // Transport security of the gRPC port (TLS, mTLS, bearer tokens). The library's default is
+  // plaintext, for in-process nodes in tests and benchmarks; the binary asks for it explicitly
+  // (--plaintext) or for TLS.
+  common::ServerSecurityOptions security = common::ServerSecurityOptions::Plaintext();
+  // Extra plaintext port with only grpc.health.v1, for Kubernetes probes; empty: none.
+  std::string health_listen;
   // Holds the SSD tier (DIR/ssd) and the namespace list. Empty: no SSD tier, nothing persisted.
   std::string data_dir;
   uint64_t hbm_bytes = 0;            // 0: no HBM tier
@@ -91,6 +98,10 @@ class Node {
   TieredStore* store() const { return store_.get(); }
   // Where the engines' load reports land (from Create on, so metrics can read it before Serve).
   const EngineLoadTable* engine_loads() const { return engine_loads_.get(); }
+  // The token checker while serving with bearer tokens configured, else null (for metrics).
+  const common::TokenAuthenticator* authenticator() const { return security_.authenticator.get(); }
+  // The health-only port while serving with health_listen set, else 0.
+  int health_port() const { return health_.port; }
   // The router link while serving with a router configured, else null.
   RouterLink* router_link() const { return router_link_.get(); }
   const NodeOptions& options() const { return options_; }
@@ -103,7 +114,9 @@ class Node {
   std::unique_ptr<NamespaceRegistry> namespaces_;
   std::unique_ptr<EngineLoadTable> engine_loads_;
   std::unique_ptr<CacheNodeService> service_;
+  common::ServerSecurity security_;
   NodeServer server_;
+  common::GrpcServer health_;
   std::unique_ptr<common::PeriodicLoop> write_behind_;
   std::unique_ptr<RespServer> resp_;
   std::unique_ptr<ShmServer> local_;

@@ -73,7 +73,7 @@ absl::Status RouterLinkOptions::Validate() const {
     return absl::InvalidArgumentError("need 0 < retry_initial <= retry_max");
   }
   if (rpc_timeout <= absl::ZeroDuration()) return absl::InvalidArgumentError("rpc_timeout <= 0");
-  return absl::OkStatus();
+  return security.Validate();
 }
 
 absl::StatusOr<std::unique_ptr<RouterLink>> RouterLink::Create(
@@ -86,13 +86,15 @@ absl::StatusOr<std::unique_ptr<RouterLink>> RouterLink::Create(
   if (o.epoch == 0) {
     o.epoch = static_cast<uint64_t>(std::max<int64_t>(1, absl::ToUnixNanos(clock->Now())));
   }
-  return std::unique_ptr<RouterLink>(
-      new RouterLink(o, store, std::move(running_requests), engines, clock));
+  STRATA_ASSIGN_OR_RETURN(std::shared_ptr<grpc::ChannelCredentials> credentials,
+                          common::MakeChannelCredentials(o.security));
+  return std::unique_ptr<RouterLink>(new RouterLink(o, store, std::move(running_requests), engines,
+                                                    clock, std::move(credentials)));
 }
 
 RouterLink::RouterLink(const RouterLinkOptions& options, TieredStore* store,
                        std::function<uint32_t()> running_requests, const EngineLoadTable* engines,
-                       common::Clock* clock)
+                       common::Clock* clock, std::shared_ptr<grpc::ChannelCredentials> credentials)
     : options_(options),
       store_(store),
       running_requests_(std::move(running_requests)),
@@ -108,7 +110,7 @@ RouterLink::RouterLink(const RouterLinkOptions& options, TieredStore* store,
   args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS,
               static_cast<int>(absl::ToInt64Milliseconds(options.retry_max)));
   stub_ = strata::v1::Router::NewStub(
-      grpc::CreateCustomChannel(options.router, grpc::InsecureChannelCredentials(), args));
+      grpc::CreateCustomChannel(options.router, std::move(credentials), args));
   store_->SetEventSink(&buffer_);
 }
 

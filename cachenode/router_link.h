@@ -40,6 +40,7 @@
 #include "cachenode/engine_load.h"
 #include "cachenode/tiered_store.h"
 #include "common/clock.h"
+#include "common/grpc_security.h"
 #include "common/periodic_loop.h"
 #include "strata/v1/router.grpc.pb.h"
 
@@ -68,6 +69,9 @@ struct RouterLinkOptions {
   absl::Duration retry_max = absl::Seconds(5);
   // Deadline of each unary call (RegisterNode, Heartbeat).
   absl::Duration rpc_timeout = absl::Seconds(3);
+  // TLS to the router, client certificate, and the `node` role's bearer token (plaintext when
+  // unset).
+  common::ChannelSecurityOptions security;
 
   bool enabled() const { return !router.empty(); }
   // InvalidArgument naming the bad field (checked only when enabled()).
@@ -127,7 +131,7 @@ class RouterLink {
   struct Session;
   RouterLink(const RouterLinkOptions& options, TieredStore* store,
              std::function<uint32_t()> running_requests, const EngineLoadTable* engines,
-             common::Clock* clock);
+             common::Clock* clock, std::shared_ptr<grpc::ChannelCredentials> credentials);
 
   bool Register();
   bool OpenSession();

@@ -143,7 +143,7 @@ absl::Status ClientOptions::Validate() const {
         absl::StrFormat("client max_message_bytes must be in [chunk_bytes + %d, %d], got %d",
                         kChunkFramingBytes, INT_MAX, max_message_bytes));
   }
-  return absl::OkStatus();
+  return security.Validate();
 }
 
 absl::StatusOr<std::unique_ptr<CacheNodeClient>> CacheNodeClient::Connect(
@@ -157,8 +157,10 @@ absl::StatusOr<std::unique_ptr<CacheNodeClient>> CacheNodeClient::Connect(
   grpc::ChannelArguments args;
   args.SetMaxReceiveMessageSize(static_cast<int>(options.max_message_bytes));
   args.SetMaxSendMessageSize(static_cast<int>(options.max_message_bytes));
+  STRATA_ASSIGN_OR_RETURN(std::shared_ptr<grpc::ChannelCredentials> credentials,
+                          common::MakeChannelCredentials(options.security));
   std::shared_ptr<grpc::Channel> channel =
-      grpc::CreateCustomChannel(options.target, grpc::InsecureChannelCredentials(), args);
+      grpc::CreateCustomChannel(options.target, std::move(credentials), args);
   return std::unique_ptr<CacheNodeClient>(new CacheNodeClient(options, std::move(channel)));
 }
 

@@ -34,6 +34,7 @@
 #include "absl/time/time.h"
 #include "clients/rpc_retry.h"
 #include "common/block_key.h"
+#include "common/grpc_security.h"
 #include "strata/v1/cachenode.grpc.pb.h"
 
 namespace strata::clients {
@@ -55,6 +56,9 @@ struct ClientOptions {
   size_t chunk_bytes = 1 << 20;
   // gRPC max send/receive message size: a 4 MiB chunk plus framing, matching the node.
   size_t max_message_bytes = (4 << 20) + (64 << 10);
+  // TLS (a CA file, or the system roots), a client certificate for mTLS, and a bearer token.
+  // Default: plaintext.
+  common::ChannelSecurityOptions security;
 
   // InvalidArgument naming the first bad field.
   absl::Status Validate() const;

@@ -40,6 +40,8 @@ Cache node commands (need --node, or --host/--port; put, get and lookup also tak
   delete              remove blocks from every tier
                         --namespace NS --hashes HEX64,...        (or --hash HEX64)
   stats               tier usage and counters
+                        [--watch INTERVAL [--count N]]     (repeat every INTERVAL, N times or
+                                                            until interrupted)
   register-namespace  make a namespace known to the node
                         --namespace NS
   namespaces          list the namespaces the node accepts
@@ -69,7 +71,15 @@ Global flags:
                       (each command uses the one it needs and ignores the other)
   --output text|json  output format (default text); json prints one object per command
   --timeout DURATION  deadline of the whole command, e.g. 500ms, 30s, 2m (default 30s)
-  --help, -h          print this text and exit 0
+  --tls               connect with TLS, verifying the server with the system's roots
+  --cacert FILE       ... or with this PEM CA bundle (implies --tls)
+  --cert FILE         PEM client certificate for mutual TLS (with --key)
+  --key FILE          PEM private key of --cert
+  --token-file FILE   bearer token to send (first line of FILE; needs TLS); the environment
+                      variable STRATA_TOKEN is read when this is not given. Secrets are never
+                      taken on the command line.
+  --help, -h          print this text and exit 0; `strata COMMAND --help` (or `strata help
+                      COMMAND`) prints that command's part
 
 Arguments:
   NS      namespace name: 1-128 characters of [A-Za-z0-9._:/-], e.g. llama3-8b/bf16/tp0/b16;
@@ -128,6 +138,13 @@ constexpr FlagSpec kFlags[] = {
     {"local", true, kPutBit | kGetBit | kLookupBit},
     {"output", true, kAllBits},
     {"timeout", true, kAllBits},
+    {"tls", false, kAllBits},
+    {"cacert", true, kAllBits},
+    {"cert", true, kAllBits},
+    {"key", true, kAllBits},
+    {"token-file", true, kAllBits},
+    {"watch", true, kStatsBit},
+    {"count", true, kStatsBit},
     {"namespace", true, kPutBit | kGetBit | kLookupBit | kDeleteBit | kRegisterBit | kChainBits},
     {"hash", true, kPutBit | kGetBit | kLookupBit | kDeleteBit | kChainBits},
     {"hashes", true, kLookupBit | kDeleteBit | kChainBits},
@@ -343,6 +360,30 @@ absl::Status ParseFlagValues(const FlagValues& flags, CliArgs& args) {
       args.hashes.insert(args.hashes.end(), hashes->begin(), hashes->end());
     }
   }
+  if (auto it = flags.find("tls"); it != flags.end()) {
+    const std::string_view v = it->second.front();
+    if (!v.empty() && v != "true" && v != "1") {
+      return Usage(Concat("--tls takes no value, got '", v, "'"));
+    }
+    args.security.tls = true;
+  }
+  args.security.ca_file = StringFlag(flags, "cacert");
+  args.security.cert_file = StringFlag(flags, "cert");
+  args.security.key_file = StringFlag(flags, "key");
+  args.token_file = StringFlag(flags, "token-file");
+  if (flags.contains("token-file") && args.token_file.empty()) return Usage("--token-file is empty");
+  if (absl::Status s = args.security.Validate(); !s.ok()) return Usage(ToStd(s.message()));
+  if (!args.token_file.empty() && !args.security.uses_tls()) {
+    return Usage("--token-file needs TLS (--tls or --cacert): a token would travel in the clear");
+  }
+  if (auto it = flags.find("watch"); it != flags.end()) {
+    const std::string_view v = it->second.front();
+    if (!absl::ParseDuration(ToAbsl(v), &args.watch) || args.watch <= absl::ZeroDuration()) {
+      return Usage(Concat("--watch '", v, "' is not a positive duration such as 2s"));
+    }
+  }
+  STRATA_RETURN_IF_ERROR(ParseNumber(flags, "count", "a non-negative 32-bit integer", args.count));
+  if (flags.contains("count") && !flags.contains("watch")) return Usage("--count needs --watch");
   args.file = StringFlag(flags, "file");
   args.out = StringFlag(flags, "out");
   STRATA_RETURN_IF_ERROR(
@@ -453,6 +494,33 @@ bool IsRouterCommand(CliCommand command) {
 
 std::string_view CliUsage() { return kUsage; }
 
+std::string CliCommandUsage(std::string_view command) {
+  // The command's own lines of the usage text (its line and the indented lines under it), then
+  // the global flags and exit codes, so the one text stays the single source.
+  const std::string_view usage = kUsage;
+  std::string out = Concat("strata ", command, " (strata --help lists every command)\n\n");
+  bool in_command = false;
+  size_t pos = 0;
+  while (pos < usage.size()) {
+    size_t end = usage.find('\n', pos);
+    if (end == std::string_view::npos) end = usage.size();
+    const std::string_view line = usage.substr(pos, end - pos);
+    pos = end + 1;
+    const bool command_line = line.size() > 2 && line.substr(0, 2) == "  " && line[2] != ' ';
+    if (command_line) {
+      const std::string_view rest = line.substr(2);
+      in_command = rest.starts_with(command) &&
+                   (rest.size() == command.size() || rest[command.size()] == ' ');
+    } else if (!line.starts_with("    ")) {
+      in_command = false;
+    }
+    if (in_command) absl::StrAppend(&out, ToAbsl(line), "\n");
+  }
+  const size_t global = usage.find("Global flags:");
+  absl::StrAppend(&out, "\n", ToAbsl(usage.substr(global)));
+  return out;
+}
+
 absl::StatusOr<std::vector<common::ChainHash>> ParseHashList(std::string_view list) {
   std::vector<common::ChainHash> hashes;
   int position = 0;
@@ -474,7 +542,19 @@ absl::StatusOr<std::vector<common::ChainHash>> ParseHashList(std::string_view li
 
 absl::StatusOr<CliArgs> ParseCliArgs(std::span<const std::string_view> args) {
   for (std::string_view arg : args) {
-    if (arg == "--help" || arg == "-h" || arg == "-help" || arg == "help") return CliArgs{};
+    if (arg == "--help" || arg == "-h" || arg == "-help" || arg == "help") {
+      // The words that are not flags name the command whose help is wanted, if any.
+      std::vector<std::string_view> words;
+      for (std::string_view a : args) {
+        if (!a.starts_with("-") && a != "help") words.push_back(a);
+      }
+      CliArgs help;
+      if (!words.empty()) {
+        absl::StatusOr<CommandMatch> match = MatchCommand(words);
+        if (match.ok()) help.help_topic = match->spec->name;
+      }
+      return help;
+    }
   }
   FlagValues flags;
   std::vector<std::string_view> words;  // the command's words and operand, in order

@@ -16,6 +16,7 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "common/block_key.h"
+#include "common/grpc_security.h"
 
 namespace strata::clients {
 
@@ -69,6 +70,15 @@ struct CliArgs {
   uint32_t cached_tokens = 0;
   // experiment set: the traffic split, e.g. "locality=50,round_robin=50"
   std::string experiment_spec;
+  // Transport security (--tls, --cacert, --cert, --key); the token itself is read by main() from
+  // token_file or the environment, never from argv.
+  common::ChannelSecurityOptions security;
+  std::string token_file;
+  // stats --watch INTERVAL [--count N]: repeat; count 0 means until interrupted.
+  absl::Duration watch = absl::ZeroDuration();
+  uint32_t count = 0;
+  // kHelp for one command (`strata stats --help`): its name; empty for the whole text.
+  std::string help_topic;
 };
 
 // The command's name as typed ("register-namespace", "experiment set").
@@ -90,5 +100,9 @@ absl::StatusOr<std::vector<common::ChainHash>> ParseHashList(std::string_view li
 
 // The text `strata --help` prints.
 std::string_view CliUsage();
+
+// The text `strata COMMAND --help` prints: that command's lines of CliUsage(), then the global
+// flags and exit codes.
+std::string CliCommandUsage(std::string_view command);
 
 }  // namespace strata::clients

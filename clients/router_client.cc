@@ -136,7 +136,9 @@ ExperimentReport FromProto(const v1::ExperimentReport& r) {
 }  // namespace
 
 absl::Status RouterClientOptions::Validate() const {
-  return RetryBudget{deadline, max_attempts}.Validate("router client");
+  const RetryBudget budget{deadline, max_attempts};
+  STRATA_RETURN_IF_ERROR(budget.Validate("router client"));
+  return security.Validate();
 }
 
 absl::StatusOr<std::unique_ptr<RouterClient>> RouterClient::Connect(
@@ -144,8 +146,9 @@ absl::StatusOr<std::unique_ptr<RouterClient>> RouterClient::Connect(
   if (target.empty()) return absl::InvalidArgumentError("router target is empty");
   STRATA_RETURN_IF_ERROR(options.Validate());
   // Router messages are small (a request's hashes, a few nodes), so gRPC's default limits hold.
-  std::shared_ptr<grpc::Channel> channel =
-      grpc::CreateChannel(std::string(target), grpc::InsecureChannelCredentials());
+  STRATA_ASSIGN_OR_RETURN(std::shared_ptr<grpc::ChannelCredentials> credentials,
+                          common::MakeChannelCredentials(options.security));
+  std::shared_ptr<grpc::Channel> channel = grpc::CreateChannel(std::string(target), credentials);
   return std::unique_ptr<RouterClient>(
       new RouterClient(std::string(target), options, v1::Router::NewStub(channel)));
 }

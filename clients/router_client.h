@@ -21,6 +21,7 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "clients/rpc_retry.h"
+#include "common/grpc_security.h"
 #include "common/block_key.h"
 #include "strata/v1/router.grpc.pb.h"
 
@@ -32,6 +33,9 @@ struct RouterClientOptions {
   absl::Duration deadline = absl::Seconds(2);
   // Attempts per call; only UNAVAILABLE is retried (50 ms, 100 ms, ... backoff).
   int max_attempts = 3;
+  // TLS (a CA file, or the system roots), a client certificate for mTLS, and a bearer token.
+  // Default: plaintext.
+  common::ChannelSecurityOptions security;
 
   // InvalidArgument naming the first bad field.
   absl::Status Validate() const;
@@ -160,8 +164,8 @@ struct ExperimentReport {
 
 class RouterClient {
  public:
-  // Creates a client with an insecure channel to `target` ("HOST:PORT" or any gRPC target). Does
-  // not contact the router (the first call does). InvalidArgument for an empty target or options
+  // Creates a client with a channel to `target` ("HOST:PORT" or any gRPC target), plaintext or as
+  // options.security says. Does not contact the router (the first call does). InvalidArgument for an empty target or options
   // that do not validate.
   static absl::StatusOr<std::unique_ptr<RouterClient>> Connect(
       std::string_view target, const RouterClientOptions& options = {});

@@ -8,12 +8,14 @@ namespace strata::common {
 
 absl::StatusOr<GrpcServer> StartGrpcServer(const std::string& listen,
                                            const std::vector<grpc::Service*>& services,
-                                           int max_message_bytes) {
+                                           int max_message_bytes,
+                                           std::shared_ptr<grpc::ServerCredentials> credentials) {
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   GrpcServer out;
   grpc::ServerBuilder builder;
-  builder.AddListeningPort(listen, grpc::InsecureServerCredentials(), &out.port);
+  builder.AddListeningPort(listen, credentials ? credentials : grpc::InsecureServerCredentials(),
+                           &out.port);
   for (grpc::Service* s : services) builder.RegisterService(s);
   builder.SetMaxReceiveMessageSize(max_message_bytes);
   builder.SetMaxSendMessageSize(max_message_bytes);
@@ -23,6 +25,10 @@ absl::StatusOr<GrpcServer> StartGrpcServer(const std::string& listen,
   }
   out.server->GetHealthCheckService()->SetServingStatus(true);
   return out;
+}
+
+absl::StatusOr<GrpcServer> StartHealthServer(const std::string& listen) {
+  return StartGrpcServer(listen, {}, 64 << 10, grpc::InsecureServerCredentials());
 }
 
 }  // namespace strata::common

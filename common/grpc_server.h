@@ -17,10 +17,15 @@ struct GrpcServer {
   int port = 0;  // the bound port (useful with ":0")
 };
 
-// Binds `listen` (HOST:PORT, port 0 picks one), registers `services` (not owned; they must outlive
-// the server) and starts serving. Unavailable when the address cannot be bound.
-absl::StatusOr<GrpcServer> StartGrpcServer(const std::string& listen,
-                                           const std::vector<grpc::Service*>& services,
-                                           int max_message_bytes);
+// Binds `listen` (HOST:PORT, port 0 picks one) with `credentials` (grpc_security.h; null means
+// plaintext, which only tests should pass), registers `services` (not owned; they must outlive the
+// server) and starts serving. Unavailable when the address cannot be bound.
+absl::StatusOr<GrpcServer> StartGrpcServer(
+    const std::string& listen, const std::vector<grpc::Service*>& services, int max_message_bytes,
+    std::shared_ptr<grpc::ServerCredentials> credentials = nullptr);
+
+// A plaintext server with nothing but grpc.health.v1 (SERVING): for Kubernetes' native gRPC probes,
+// which speak neither TLS nor tokens. It carries no data. Unavailable when it cannot bind.
+absl::StatusOr<GrpcServer> StartHealthServer(const std::string& listen);
 
 }  // namespace strata::common

@@ -12,6 +12,7 @@
 #include "common/command_line.h"
 #include "common/grpc_server.h"
 #include "common/periodic_loop.h"
+#include "common/server_flags.h"
 #include "common/status_macros.h"
 #include "common/stop_signals.h"
 #include "router/metrics_exporter.h"
@@ -143,12 +144,41 @@ int Run() {
     });
   }
 
+  absl::StatusOr<common::ServerSecurity> security =
+      common::MakeServerSecurity(common::ServerSecurityOptionsFromFlags(), RouterMethodRoles());
+  if (!security.ok()) {
+    std::cerr << "strata-router: " << security.status().message() << "\n";
+    return 2;
+  }
+  if (metrics && security->authenticator != nullptr) {
+    metrics->AddExtraCounters([auth = security->authenticator] {
+      std::vector<ExtraCounter> out;
+      for (const auto& [key, count] : auth->Denials().counts) {
+        out.push_back({"strata_auth_denied_total",
+                       "Calls refused by token auth, by method and code.",
+                       {{"code", key.second}, {"method", key.first}},
+                       static_cast<double>(count)});
+      }
+      return out;
+    });
+  }
   RouterService service(core->get());
-  auto server =
-      common::StartGrpcServer(absl::GetFlag(FLAGS_listen), {&service}, kRouterMaxMessageBytes);
+  auto server = common::StartGrpcServer(absl::GetFlag(FLAGS_listen), {&service},
+                                        kRouterMaxMessageBytes, security->credentials);
   if (!server.ok()) {
     std::cerr << "strata-router: " << server.status().message() << "\n";
     return 2;
+  }
+  std::cerr << "strata-router: gRPC on port " << server->port << ": " << security->description
+            << "\n";
+  common::GrpcServer health;
+  if (const std::string h = common::HealthListenFromFlags(); !h.empty()) {
+    auto started = common::StartHealthServer(h);
+    if (!started.ok()) {
+      std::cerr << "strata-router: --health-listen: " << started.status().message() << "\n";
+      return 2;
+    }
+    health = std::move(*started);
   }
   // Expiry runs several times per TTL so a dead node leaves within about 1.1 TTL.
   RouterCore* router = core->get();
@@ -175,7 +205,9 @@ int Run() {
   std::cerr << "strata-router: " << common::WaitForStopSignal(stop_signals)
             << ": draining (NOT_SERVING, finishing in-flight calls)\n";
   server->server->GetHealthCheckService()->SetServingStatus(false);
+  if (health.server != nullptr) health.server->GetHealthCheckService()->SetServingStatus(false);
   server->server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(5));
+  if (health.server != nullptr) health.server->Shutdown(std::chrono::system_clock::now());
   expiry.Stop();
   for (auto& v : vllm) v->Stop();
   std::cerr << "strata-router: stopped\n";
@@ -199,9 +231,12 @@ int main(int argc, char** argv) {
       "Prints 'strata-router serving on HOST:PORT' on stdout once serving; logs go to stderr.\n"
       "SIGTERM or SIGINT drains (health NOT_SERVING, in-flight calls finish) and exits 0. Exit 2:\n"
       "bad flags or a startup failure (one line on stderr). A restarted router rebuilds its index\n"
-      "from the snapshots nodes send when they re-register.";
+      "from the snapshots nodes send when they re-register. Transport security is required or\n"
+      "explicitly waived: --tls-cert/--tls-key (plus --tls-client-ca for mutual TLS,\n"
+      "--auth-tokens-file for bearer tokens with roles route, node, admin), or --plaintext.";
   spec.flags = {"listen",   "metrics_listen", "policy",         "experiment",     "cost_model",
                 "node_ttl", "route_memory", "vllm_events",    "vllm_namespace", "vllm_block_size"};
+  for (const std::string& f : strata::common::ServerSecurityFlagNames()) spec.flags.push_back(f);
   spec.repeatable = {"vllm_events"};
   const std::vector<std::string> rest = strata::common::ParseCommandLineOrExit(spec, argc, argv);
   if (!rest.empty()) {

@@ -12,6 +12,21 @@
 #include "router/event_decode.h"
 
 namespace strata::router {
+
+common::MethodRoles RouterMethodRoles() {
+  using common::Role;
+  const auto route = static_cast<common::RoleSet>(Role::kRoute);
+  const auto node = static_cast<common::RoleSet>(Role::kNode);
+  return {
+      {"/strata.v1.Router/Route", route},
+      {"/strata.v1.Router/ReportOutcome", route},
+      {"/strata.v1.Router/Locate", route | node},
+      {"/strata.v1.Router/ListNodes", route | node},
+      {"/strata.v1.Router/RegisterNode", node},
+      {"/strata.v1.Router/Heartbeat", node},
+      {"/strata.v1.Router/PublishEvents", node},
+  };
+}
 namespace {
 
 using common::ToGrpcStatus;

@@ -9,6 +9,7 @@
 
 #include <cstdint>
 
+#include "common/grpc_auth.h"
 #include "router/router_core.h"
 #include "strata/v1/router.grpc.pb.h"
 
@@ -26,6 +27,11 @@ struct RouterServiceOptions {
 // gRPC message limit for the router: a snapshot chunk of max_blocks_per_message hashes plus
 // framing.
 inline constexpr int kRouterMaxMessageBytes = 8 << 20;
+
+// Which token roles may call which Router method (common/grpc_auth.h; admin may call all):
+// frontends (route) ask for routes and report outcomes, cache agents (node) register, heartbeat and
+// publish events, experiments are admin-only.
+common::MethodRoles RouterMethodRoles();
 
 class RouterService final : public strata::v1::Router::Service {
  public:

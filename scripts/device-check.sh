@@ -22,7 +22,7 @@ fi
 
 DATA_DIR=$(mktemp -d "${TMPDIR:-/tmp}/strata-device.XXXXXX")
 trap 'kill -KILL "$NODE_PID" 2>/dev/null || true; rm -rf "$DATA_DIR"' EXIT
-build/bin/strata-cachenode --listen 127.0.0.1:0 --data-dir "$DATA_DIR/node" \
+build/bin/strata-cachenode --plaintext --listen 127.0.0.1:0 --data-dir "$DATA_DIR/node" \
   --hbm-bytes 256MiB --dram-bytes 256MiB --ssd-bytes 2GiB >"$DATA_DIR/out" 2>"$DATA_DIR/err" &
 NODE_PID=$!
 for _ in $(seq 1 300); do

@@ -10,9 +10,17 @@ PACKAGES=(
   libgtest-dev libgmock-dev
   libzmq3-dev cppzmq-dev libmsgpack-cxx-dev
   python3 python3-zmq python3-msgpack python3-redis
+  python3-grpcio python3-protobuf python3-xxhash
+  openssl
   redis-server redis-tools rocksdb-tools
   gnuplot-nox
+  # scripts/check-helm.sh: the chart renderer (Go + sprig + yaml.v3 sources) and its validator
+  # (Node.js; npm below).
+  golang-go golang-github-masterminds-sprig-dev golang-gopkg-yaml.v3-dev nodejs
 )
+# Debian packages npm apart from nodejs (18); a NodeSource nodejs already ships npm and conflicts
+# with Debian's npm package, so it is added only when no npm is on the PATH.
+if ! command -v npm >/dev/null 2>&1; then PACKAGES+=(npm); fi
 
 missing=()
 for p in "${PACKAGES[@]}"; do

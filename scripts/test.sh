@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
-# Installs what Strata needs, builds it, and runs every test: unit and process-level tests (ctest),
-# then the GPU-only build that bench/gpu/run_on_device.sh makes on GPU machines (up to its "no GPU"
-# stop when there is none), then the core libraries' unit tests under ASan+UBSan, built without
-# CUDA so the no-toolkit variant is covered too. (No TSan run: Debian's Abseil is built without
-# TSan annotations, so every absl::Mutex-guarded access reports a false race.)
+# Installs what Strata needs, builds it, and runs every test: unit and process-level tests (ctest,
+# the Python client's included), the Helm chart's render-and-validate check, the GPU-only build that
+# bench/gpu/run_on_device.sh makes on GPU machines (up to its "no GPU" stop when there is none), and
+# the core libraries' unit tests under ASan+UBSan, built without CUDA so that variant is covered
+# too. (No TSan run: Debian's Abseil is built without TSan annotations, so every
+# absl::Mutex-guarded access reports a false race.)
 #   STRATA_SKIP_SANITIZERS=1  runs only the regular build's tests
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -18,6 +19,9 @@ else
   echo "== CUDA kernels: NOT built (no CUDA toolkit at /usr/local/cuda); the GPU code is emulated"
 fi
 ctest --test-dir build --output-on-failure -j 2 --timeout 300
+
+echo "== Helm chart: render every template and validate (scripts/check-helm.sh)"
+./scripts/check-helm.sh
 
 if [ -x /usr/local/cuda/bin/nvcc ] || command -v nvcc >/dev/null 2>&1; then
   echo "== GPU-only build: bench/gpu/run_on_device.sh (stops at 'no usable GPU' without one)"

@@ -231,14 +231,18 @@ absl::StatusOr<std::string> NodeProcess::Start(const std::vector<std::string>& f
 
   std::vector<std::string> argv = {binary_};
   bool has_listen = false;
+  bool has_security = false;
   for (const std::string& flag : flags) {
     has_listen |= flag.rfind("--listen", 0) == 0;
+    has_security |= flag.rfind("--tls-cert", 0) == 0 || flag.rfind("--plaintext", 0) == 0;
     argv.push_back(flag);
   }
   if (!has_listen) {
     argv.push_back("--listen");
     argv.push_back("127.0.0.1:0");
   }
+  // Loopback processes of tests and benchmarks: plaintext unless the caller chose TLS.
+  if (!has_security) argv.push_back("--plaintext");
 
   if (!stderr_path_.empty()) unlink(stderr_path_.c_str());
   std::string err_path = TempBase() + "/strata-node-stderr-XXXXXX";

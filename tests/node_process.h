@@ -70,7 +70,8 @@ class NodeProcess {
   NodeProcess(const NodeProcess&) = delete;
   NodeProcess& operator=(const NodeProcess&) = delete;
 
-  // Starts strata-cachenode with `flags`, adding "--listen 127.0.0.1:0" unless a --listen is given.
+  // Starts strata-cachenode with `flags`, adding "--listen 127.0.0.1:0" unless a --listen is given
+  // and "--plaintext" unless --tls-cert or --plaintext is.
   // Returns "HOST:PORT" once the node serves. If the node exits first, returns FailedPrecondition
   // with its last stderr line and records exit_code(); DeadlineExceeded (node killed) if it does
   // neither within `startup_timeout`.
