@@ -34,6 +34,58 @@ TEST(ParseCliArgsTest, HelpAnywhereWins) {
   }
 }
 
+TEST(ParseCliArgsTest, HelpForOneCommandNamesIt) {
+  absl::StatusOr<CliArgs> r = Parse({"stats", "--help"});
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->help_topic, "stats");
+  r = Parse({"help", "experiment", "set"});
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->help_topic, "experiment set");
+  const std::string text = CliCommandUsage("stats");
+  EXPECT_NE(text.find("--watch INTERVAL"), std::string::npos) << text;
+  EXPECT_NE(text.find("--token-file FILE"), std::string::npos) << text;  // global flags follow
+  EXPECT_EQ(text.find("register-namespace"), std::string::npos) << text;  // not other commands
+}
+
+TEST(ParseCliArgsTest, TlsFlagsAndTokenFile) {
+  absl::StatusOr<CliArgs> r =
+      Parse({"--node", "h:1", "--cacert", "ca.pem", "--cert", "c.pem", "--key", "k.pem",
+             "--token-file", "t", "stats"});
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_TRUE(r->security.uses_tls());
+  EXPECT_EQ(r->security.ca_file, "ca.pem");
+  EXPECT_EQ(r->security.cert_file, "c.pem");
+  EXPECT_EQ(r->token_file, "t");
+  EXPECT_TRUE(r->security.token.empty());  // read by main(), never from argv
+  r = Parse({"--router", "h:1", "--tls", "nodes"});
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_TRUE(r->security.tls);
+}
+
+TEST(ParseCliArgsTest, TokensAndClientCertificatesNeedTls) {
+  EXPECT_NE(ErrorOf({"--node", "h:1", "--token-file", "t", "stats"}).find("needs TLS"),
+            std::string::npos);
+  EXPECT_NE(ErrorOf({"--node", "h:1", "--cert", "c.pem", "--key", "k.pem", "stats"}).find("TLS"),
+            std::string::npos);
+  EXPECT_NE(ErrorOf({"--node", "h:1", "--cacert", "ca", "--cert", "c.pem", "stats"}).find("key"),
+            std::string::npos);
+  EXPECT_NE(ErrorOf({"--node", "h:1", "--token", "secret", "stats"}).find("unknown flag"),
+            std::string::npos);  // no way to put a secret on the command line
+}
+
+TEST(ParseCliArgsTest, StatsWatchTakesAnIntervalAndACount) {
+  absl::StatusOr<CliArgs> r = Parse({"--node", "h:1", "stats", "--watch", "2s", "--count", "5"});
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->watch, absl::Seconds(2));
+  EXPECT_EQ(r->count, 5u);
+  EXPECT_NE(ErrorOf({"--node", "h:1", "stats", "--watch", "soon"}).find("--watch"),
+            std::string::npos);
+  EXPECT_NE(ErrorOf({"--node", "h:1", "stats", "--count", "3"}).find("needs --watch"),
+            std::string::npos);
+  EXPECT_NE(ErrorOf({"--node", "h:1", "get", "--watch", "1s"}).find("does not apply"),
+            std::string::npos);
+}
+
 TEST(ParseCliArgsTest, PutWithAllFlags) {
   const std::string hash_flag = "--hash=" + kHashA;
   absl::StatusOr<CliArgs> r =

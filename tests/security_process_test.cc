@@ -8,6 +8,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <filesystem>
 #include <fstream>
 #include <future>
 #include <random>
@@ -258,6 +259,42 @@ TEST_F(SecurityProcessTest, ExampleFrontendRunsItsLoopWithCertificatesAndAToken)
   EXPECT_TRUE(absl::StrContains(r->stdout_text, "0 of 6 blocks cached")) << r->stdout_text;
   EXPECT_TRUE(absl::StrContains(r->stdout_text, "request 2: node secure-node")) << r->stdout_text;
   EXPECT_TRUE(absl::StrContains(r->stdout_text, "4 of 6 blocks cached")) << r->stdout_text;
+}
+
+TEST_F(SecurityProcessTest, ServerPicksUpARotatedCertificateWithoutARestart) {
+  // A router of its own, on certificate files this test replaces.
+  TempDir files;
+  const std::string cert = files.File("server.pem"), key = files.File("server.key");
+  std::filesystem::copy_file(pki_->F("server.pem"), cert);
+  std::filesystem::copy_file(pki_->F("server.key"), key);
+  NodeProcess router(RouterBinary());
+  auto addr = router.Start({"--tls-cert", cert, "--tls-key", key});
+  ASSERT_TRUE(addr.ok()) << addr.status() << router.stderr_text();
+  auto list_nodes = [&](const std::string& ca) {
+    clients::RouterClientOptions o;
+    o.max_attempts = 1;
+    o.security.ca_file = pki_->F(ca);
+    auto c = clients::RouterClient::Connect(*addr, o);
+    return c.ok() ? (*c)->ListNodes().status() : c.status();
+  };
+  EXPECT_TRUE(list_nodes("ca.pem").ok());
+  EXPECT_FALSE(list_nodes("other-ca.pem").ok());
+  // The new certificate comes from another CA; the files are replaced in place (renamed over).
+  OpenSsl({"req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=rotated", "-keyout",
+           files.File("new.key"), "-out", files.File("new.csr")});
+  OpenSsl({"x509", "-req", "-in", files.File("new.csr"), "-CA", pki_->F("other-ca.pem"), "-CAkey",
+           pki_->F("other-ca.key"), "-CAcreateserial", "-days", "2", "-extfile",
+           pki_->F("server.ext"), "-out", files.File("new.pem")});
+  std::filesystem::rename(files.File("new.key"), key);
+  std::filesystem::rename(files.File("new.pem"), cert);
+  // The watcher looks every 10 s; new connections then get the new certificate.
+  bool rotated = false;
+  for (int i = 0; i < 150 && !rotated; ++i) {
+    rotated = list_nodes("other-ca.pem").ok();
+    if (!rotated) absl::SleepFor(absl::Milliseconds(200));
+  }
+  EXPECT_TRUE(rotated) << router.stderr_text();
+  EXPECT_FALSE(list_nodes("ca.pem").ok());
 }
 
 TEST_F(SecurityProcessTest, HealthPortAnswersProbesInPlaintextBesideATlsPort) {
