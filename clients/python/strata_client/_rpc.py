@@ -133,6 +133,26 @@ def call_with_retries(
         backoff *= 2
 
 
+class ClientBase:
+    """What both clients share: the target, close(), and use as a context manager."""
+
+    _target: str
+    _channel: grpc.Channel
+
+    @property
+    def target(self) -> str:
+        return self._target
+
+    def close(self) -> None:
+        self._channel.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
 def check_budget(owner: str, deadline_s: float, max_attempts: int) -> None:
     """ValueError naming the bad field (RetryBudget::Validate)."""
     if not deadline_s > 0:

@@ -141,7 +141,7 @@ class _BlockReader:
         return GetBlock(index=h.index, found=True, tier=Tier(h.tier), payload=bytes(self.buf), miss=None)
 
 
-class NodeClient:
+class NodeClient(_rpc.ClientBase):
     """Client of one strata-cachenode. Construction does not contact the node (the first call does).
 
     `target` is "HOST:PORT" or any gRPC target. TLS settings as in RouterClient. `deadline_s`
@@ -189,19 +189,6 @@ class NodeClient:
             ],
         )
         self._stub = cachenode_pb2_grpc.CacheNodeStub(self._channel)
-
-    @property
-    def target(self) -> str:
-        return self._target
-
-    def close(self) -> None:
-        self._channel.close()
-
-    def __enter__(self) -> "NodeClient":
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
     def _retry(self, attempt):
         return _rpc.call_with_retries(self._deadline_s, self._max_attempts, attempt)

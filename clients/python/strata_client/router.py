@@ -228,7 +228,7 @@ def _chain_fields(
     }
 
 
-class RouterClient:
+class RouterClient(_rpc.ClientBase):
     """Client of one strata-router. Construction does not contact the router (the first call does).
 
     `target` is "HOST:PORT" or any gRPC target. TLS settings as in ChannelSettings: `tls` with
@@ -267,19 +267,6 @@ class RouterClient:
             ),
         )
         self._stub = router_pb2_grpc.RouterStub(self._channel)
-
-    @property
-    def target(self) -> str:
-        return self._target
-
-    def close(self) -> None:
-        self._channel.close()
-
-    def __enter__(self) -> "RouterClient":
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
     def _unary(self, method, request):
         return _rpc.call_with_retries(
