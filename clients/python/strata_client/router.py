@@ -153,39 +153,24 @@ def _tiers(t: "router_pb2.TierBlocks") -> TierCounts:
     return TierCounts(hbm=t.hbm, dram=t.dram, ssd=t.ssd)
 
 
+def _copy(cls, message, **overrides):
+    """The dataclass `cls` from the same-named fields of a proto message; `overrides` for fields
+    that need converting (nested messages, enums)."""
+    values = {
+        f.name: getattr(message, f.name) for f in dataclasses.fields(cls) if f.name not in overrides
+    }
+    return cls(**values, **overrides)
+
+
 def _load(l: "router_pb2.NodeLoad") -> NodeLoad:
-    return NodeLoad(
-        queued_requests=l.queued_requests,
-        running_requests=l.running_requests,
-        prefill_tokens_in_flight=l.prefill_tokens_in_flight,
-        free_hbm_blocks=l.free_hbm_blocks,
-        draining=l.draining,
-    )
+    return _copy(NodeLoad, l)
 
 
 def _report(r: "router_pb2.ExperimentReport") -> ExperimentReport:
     return ExperimentReport(
         spec=r.spec,
         requests=r.requests,
-        policies=[
-            PolicyFigures(
-                policy=p.policy,
-                weight=p.weight,
-                decisions=p.decisions,
-                matched=_tiers(p.matched),
-                requested_blocks=p.requested_blocks,
-                mean_predicted_ttft_ms=p.mean_predicted_ttft_ms,
-                outcomes=p.outcomes,
-                mean_reported_ttft_ms=p.mean_reported_ttft_ms,
-                p50_reported_ttft_ms=p.p50_reported_ttft_ms,
-                p99_reported_ttft_ms=p.p99_reported_ttft_ms,
-                shadow_requests=p.shadow_requests,
-                mean_shadow_hit_blocks=p.mean_shadow_hit_blocks,
-                mean_shadow_predicted_ttft_ms=p.mean_shadow_predicted_ttft_ms,
-                shadow_agreements=p.shadow_agreements,
-            )
-            for p in r.policies
-        ],
+        policies=[_copy(PolicyFigures, p, matched=_tiers(p.matched)) for p in r.policies],
     )
 
 
@@ -303,34 +288,12 @@ class RouterClient(_rpc.ClientBase):
             **fields,
         )
         r = self._unary(self._stub.Route, request)
-        return RouteResult(
-            node_id=r.node_id,
-            endpoint=r.endpoint,
+        return _copy(
+            RouteResult,
+            r,
             matched=_tiers(r.matched),
-            matched_blocks=r.matched_blocks,
-            total_blocks=r.total_blocks,
-            predicted_ttft_ms=r.predicted_ttft_ms,
-            policy=r.policy,
-            decision_id=r.decision_id,
-            peers=[
-                PeerSource(
-                    node_id=p.node_id,
-                    endpoint=p.endpoint,
-                    from_block=p.from_block,
-                    blocks=p.blocks,
-                    tier=Tier(p.tier),
-                )
-                for p in r.peers
-            ],
-            shadow=[
-                ShadowChoice(
-                    policy=s.policy,
-                    node_id=s.node_id,
-                    matched_blocks=s.matched_blocks,
-                    predicted_ttft_ms=s.predicted_ttft_ms,
-                )
-                for s in r.shadow
-            ],
+            peers=[_copy(PeerSource, p, tier=Tier(p.tier)) for p in r.peers],
+            shadow=[_copy(ShadowChoice, s) for s in r.shadow],
         )
 
     def report_outcome(
