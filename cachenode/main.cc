@@ -15,6 +15,7 @@
 #include "cachenode/node.h"
 #include "common/byte_size.h"
 #include "common/command_line.h"
+#include "common/fail_point.h"
 #include "common/server_flags.h"
 #include "common/status_macros.h"
 #include "common/stop_signals.h"
@@ -235,6 +236,11 @@ int main(int argc, char** argv) {
   const std::vector<std::string> rest = strata::common::ParseCommandLineOrExit(spec, argc, argv);
   if (!rest.empty()) {
     std::cerr << "strata-cachenode: unexpected argument '" << rest[0] << "' (see --help)\n";
+    return 2;
+  }
+  // Test builds only: faults a test asked for through STRATA_FAIL_POINTS (common/fail_point.h).
+  if (absl::Status armed = strata::common::FailPoints::Global().ArmFromEnvironment(); !armed.ok()) {
+    std::cerr << "strata-cachenode: " << armed.message() << "\n";
     return 2;
   }
   return strata::cachenode::Run();

@@ -10,6 +10,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/synchronization/mutex.h"
 #include "common/command_line.h"
+#include "common/fail_point.h"
 #include "common/grpc_server.h"
 #include "common/periodic_loop.h"
 #include "common/server_flags.h"
@@ -241,6 +242,11 @@ int main(int argc, char** argv) {
   const std::vector<std::string> rest = strata::common::ParseCommandLineOrExit(spec, argc, argv);
   if (!rest.empty()) {
     std::cerr << "strata-router: unexpected argument '" << rest[0] << "' (see --help)\n";
+    return 2;
+  }
+  // Test builds only: faults a test asked for through STRATA_FAIL_POINTS (common/fail_point.h).
+  if (absl::Status armed = strata::common::FailPoints::Global().ArmFromEnvironment(); !armed.ok()) {
+    std::cerr << "strata-router: " << armed.message() << "\n";
     return 2;
   }
   return strata::router::Run();
