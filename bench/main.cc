@@ -14,6 +14,7 @@
 #include "bench/replay.h"
 #include "bench/report.h"
 #include "bench/router_bench.h"
+#include "bench/soak.h"
 #include "bench/tiers_bench.h"
 #include "bench/trace.h"
 #include "bench/trace_gen.h"
@@ -128,12 +129,38 @@ int RunGenCommand(const BenchCommand& cmd) {
   return 0;
 }
 
+// `soak` parses its own flags (bench/soak.h), so its options stay beside the code that runs them.
+int RunSoakCommand(const std::vector<std::string>& args) {
+  absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
+  absl::StatusOr<SoakCommand> cmd = ParseSoakArgs(args);
+  if (!cmd.ok()) {
+    std::cerr << "strata-bench: " << cmd.status().message() << "\n\n" << SoakUsage();
+    return 2;
+  }
+  if (cmd->help) {
+    std::cout << SoakUsage();
+    return 0;
+  }
+  absl::StatusOr<SoakResult> result = RunSoak(cmd->options, Progress);
+  if (!result.ok()) {
+    std::cerr << "strata-bench soak: " << result.status().ToString() << "\n";
+    return 1;
+  }
+  std::cout << (cmd->output == SoakOutput::kJson ? FormatSoakJson(*result)
+                                                 : FormatSoakText(*result));
+  for (const std::string& f : result->failures) Progress("soak failed: " + f);
+  return result->ok() ? 0 : 1;
+}
+
 }  // namespace
 }  // namespace strata::bench
 
 int main(int argc, char** argv) {
   using strata::bench::BenchCommand;
   const std::vector<std::string> args(argv + 1, argv + argc);
+  if (!args.empty() && args[0] == "soak") {
+    return strata::bench::RunSoakCommand({args.begin() + 1, args.end()});
+  }
   absl::StatusOr<BenchCommand> cmd = strata::bench::ParseBenchArgs(args);
   if (!cmd.ok()) {
     std::cerr << "strata-bench: " << cmd.status().message() << "\n\n"
@@ -142,7 +169,7 @@ int main(int argc, char** argv) {
   }
   switch (cmd->kind) {
     case BenchCommand::Kind::kHelp:
-      std::cout << strata::bench::BenchUsage();
+      std::cout << strata::bench::BenchUsage() << "\n" << strata::bench::SoakUsage();
       return 0;
     case BenchCommand::Kind::kTiers:
       return strata::bench::RunTiersCommand(*cmd);

@@ -111,7 +111,16 @@ absl::StatusOr<Trace> ParseTrace(std::string_view text, std::string_view source,
     if (end == std::string_view::npos) end = text.size();
     const std::string_view line = text.substr(pos, end - pos);
     pos = end + 1;
+    if (line_number == std::numeric_limits<uint32_t>::max()) {
+      return absl::InvalidArgumentError(
+          common::Concat(source, ": the trace has more than ", line_number, " lines"));
+    }
     ++line_number;
+    if (line.size() > kMaxTraceLineBytes) {
+      return absl::InvalidArgumentError(common::Concat(source, ":", line_number, ": line of ",
+                                                       line.size(), " bytes; at most ",
+                                                       kMaxTraceLineBytes, " accepted"));
+    }
     if (IsBlank(line)) continue;
 
     auto record = ParseRecord(line, options.block_tokens);
@@ -132,6 +141,13 @@ absl::StatusOr<Trace> ParseTrace(std::string_view text, std::string_view source,
     request.index = static_cast<uint32_t>(trace.requests.size());
     request.line = line_number;
     request.arrival_ms = (timestamp - *first_timestamp) * options.time_scale;
+    // A time_scale > 1 can push a finite timestamp past the largest double; replay and FormatTrace
+    // need finite arrivals.
+    if (!std::isfinite(request.arrival_ms)) {
+      return absl::InvalidArgumentError(
+          common::Concat(source, ":", line_number, ": timestamp ", timestamp, " x time_scale ",
+                         options.time_scale, " is not a finite number of ms"));
+    }
     request.input_tokens = static_cast<uint32_t>(record->input_length());
     request.output_tokens = static_cast<uint32_t>(record->output_length());
     request.hash_ids.assign(record->hash_ids().begin(), record->hash_ids().end());

@@ -7,14 +7,16 @@
 // each request's ids into chained Strata keys (ChainOf), so keys are unique per prefix exactly as
 // an engine's chained block hashes are.
 //
-// Validation (errors name the line, 1-based): a line must parse as the record; timestamps are
-// finite, >= 0 and never go backwards; input_length >= 1 and output_length >= 0; hash_ids is not
-// empty, ids are >= 0, and there is one id per started block: ceil(input_length / block_tokens).
-// Blank lines are skipped.
+// Validation (errors name the line, 1-based): a line is at most kMaxTraceLineBytes and must parse
+// as the record; timestamps are finite, >= 0 and never go backwards, and stay finite once scaled;
+// input_length >= 1 and output_length >= 0; hash_ids is not empty, ids are >= 0, and there is one
+// id per started block: ceil(input_length / block_tokens). Blank lines are skipped. A trace has at
+// most 2^32 - 1 lines (requests and lines are numbered with uint32).
 //
 // Pure functions, thread-safe.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <string>
 #include <string_view>
@@ -24,6 +26,11 @@
 #include "common/block_key.h"
 
 namespace strata::bench {
+
+// Longest trace line accepted. A Mooncake line is ~2 KB (a 128k-token prompt is 250 ids); 1 MiB
+// leaves room for 16-token blocks at 128k tokens and keeps one bad line from making the JSON
+// parser build a huge message. It also bounds hash_ids per request (each id takes >= 2 bytes).
+inline constexpr size_t kMaxTraceLineBytes = 1 << 20;
 
 struct TraceRequest {
   uint32_t index = 0;       // 0-based position in the replayed trace

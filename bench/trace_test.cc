@@ -126,6 +126,28 @@ TEST(TraceTest, RejectsNegativeOrNonFiniteTimestamps) {
               HasSubstr("t.jsonl:1: timestamp inf is not a finite number >= 0"));
 }
 
+TEST(TraceTest, RejectsALineLongerThanTheLimitNamingIt) {
+  const std::string ok = "{\"timestamp\": 0, \"input_length\": 4, \"hash_ids\": [1]}";
+  // Padding inside the line (JSON whitespace) to exactly the limit still parses.
+  const std::string at_limit = ok.substr(0, ok.size() - 1) +
+                               std::string(kMaxTraceLineBytes - ok.size(), ' ') + "}";
+  ASSERT_EQ(at_limit.size(), kMaxTraceLineBytes);
+  EXPECT_EQ(ErrorOf(at_limit + "\n"), "ok");
+  EXPECT_EQ(ErrorOf(ok + "\n" + at_limit + " \n"),
+            "t.jsonl:2: line of 1048577 bytes; at most 1048576 accepted");
+}
+
+TEST(TraceTest, RejectsArrivalsThatOverflowOnceScaled) {
+  // Found writing the trace_parser fuzz target: a time_scale > 1 turned a finite timestamp into an
+  // infinite arrival, which FormatTrace then wrote as "inf" (not JSON).
+  TraceOptions options = Small();
+  options.time_scale = 2;
+  EXPECT_THAT(ErrorOf("{\"timestamp\": 0, \"input_length\": 4, \"hash_ids\": [1]}\n"
+                      "{\"timestamp\": 1.7e308, \"input_length\": 4, \"hash_ids\": [1]}",
+                      options),
+              HasSubstr("t.jsonl:2: timestamp 1.7e+308 x time_scale 2 is not a finite number"));
+}
+
 TEST(TraceTest, RejectsAnEmptyTraceAndBadOptions) {
   EXPECT_EQ(ErrorOf("\n\n"), "t.jsonl: the trace has no requests");
   TraceOptions options = Small();

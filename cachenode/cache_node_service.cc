@@ -8,8 +8,10 @@
 #include <cstring>
 #include <limits>
 
+#include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/time/clock.h"
 #include "common/byte_size.h"
 #include "common/grpc_byte_buffer.h"
 #include "common/grpc_status.h"
@@ -30,6 +32,30 @@ int MethodIndex(const char* name) {
   return method->index();
 }
 
+constexpr uint8_t kOnSsd = 1u << static_cast<int>(TierKind::kSsd);
+
+// The blocks the store holds without an SSD copy (only those in `among` when given), how many
+// hold one, and how many of `among` do. One pass over the store's index under its mutex.
+struct SsdCoverage {
+  absl::flat_hash_set<BlockKey> missing;
+  uint64_t on_ssd = 0;
+  uint64_t among_on_ssd = 0;
+};
+SsdCoverage ScanSsdCoverage(const TieredStore& store,
+                            const absl::flat_hash_set<BlockKey>* among = nullptr) {
+  SsdCoverage c;
+  store.VisitBlocks([] {},
+                    [&](const BlockKey& key, uint8_t tiers) {
+                      if ((tiers & kOnSsd) != 0) {
+                        ++c.on_ssd;
+                        if (among != nullptr && among->contains(key)) ++c.among_on_ssd;
+                      } else if (among == nullptr || among->contains(key)) {
+                        c.missing.insert(key);
+                      }
+                    });
+  return c;
+}
+
 }  // namespace
 
 strata::v1::Tier ToProtoTier(TierKind kind) {
@@ -42,6 +68,40 @@ strata::v1::Tier ToProtoTier(TierKind kind) {
       return strata::v1::TIER_SSD;
   }
   return strata::v1::TIER_UNSPECIFIED;
+}
+
+absl::StatusOr<BlockInfo> ValidatePutHeader(const strata::v1::PutBlockHeader& h,
+                                            const NamespaceRegistry* namespaces,
+                                            uint64_t largest_block_bytes) {
+  const common::NamespaceId ns = h.key().namespace_id();
+  if (namespaces != nullptr) {
+    STRATA_RETURN_IF_ERROR(namespaces->Check(ns));
+  } else if (ns == 0) {
+    return absl::InvalidArgumentError("no namespace id given");
+  }
+  STRATA_ASSIGN_OR_RETURN(common::ChainHash hash,
+                          common::ChainHash::FromBytes(h.key().chain_hash()));
+  if (h.size_bytes() == 0) return absl::InvalidArgumentError("empty block");
+  if (h.size_bytes() > largest_block_bytes) {
+    return absl::ResourceExhaustedError(
+        absl::StrCat("block of ", common::FormatByteSize(h.size_bytes()),
+                     " exceeds the largest block this node accepts (",
+                     common::FormatByteSize(largest_block_bytes), ")"));
+  }
+  return BlockInfo{common::BlockKey{ns, hash}, h.size_bytes(), h.checksum(), h.chain_position()};
+}
+
+absl::StatusOr<ValidGet> ValidateGetRequest(const strata::v1::GetRequest& request,
+                                            const NamespaceRegistry* namespaces,
+                                            const CacheNodeServiceOptions& options) {
+  ValidGet out;
+  STRATA_ASSIGN_OR_RETURN(out.chain, ParseRequestChain(namespaces, request.namespace_id(),
+                                                       request.chain_hashes(),
+                                                       options.max_blocks_per_request));
+  const uint64_t asked =
+      request.max_chunk_bytes() == 0 ? options.default_chunk_bytes : request.max_chunk_bytes();
+  out.chunk_bytes = std::clamp<uint64_t>(asked, 64 << 10, kMaxChunkBytes);
+  return out;
 }
 
 // Counts one RPC as in flight until Done, and reports its duration and code to the observer.
@@ -191,19 +251,11 @@ absl::Status CacheNodeService::DoPut(grpc::ServerContext* context, PutStream* st
       }
       ++index;
       const strata::v1::PutBlockHeader& h = req.header();
-      if (absl::Status s = namespaces_->Check(h.key().namespace_id()); !s.ok()) return fail(s);
-      auto hash = common::ChainHash::FromBytes(h.key().chain_hash());
-      if (!hash.ok()) return fail(hash.status());
-      if (h.size_bytes() == 0) return fail(absl::InvalidArgumentError("empty block"));
-      if (h.size_bytes() > store_->LargestBlockBytes()) {
-        return fail(absl::ResourceExhaustedError(
-            absl::StrCat("block of ", common::FormatByteSize(h.size_bytes()),
-                         " exceeds the largest block this node accepts (",
-                         common::FormatByteSize(store_->LargestBlockBytes()), ")")));
-      }
+      absl::StatusOr<BlockInfo> info =
+          ValidatePutHeader(h, namespaces_, store_->LargestBlockBytes());
+      if (!info.ok()) return fail(info.status());
       cur.emplace();
-      cur->info = BlockInfo{common::BlockKey{h.key().namespace_id(), *hash}, h.size_bytes(),
-                            h.checksum(), h.chain_position()};
+      cur->info = *info;
       cur->from_gpu = h.from_gpu();
       if (!cur->from_gpu || store_->tier(TierKind::kHbm) == nullptr) {
         if (absl::StatusOr<ReservedSlot> slot = store_->ReserveDram(h.size_bytes()); slot.ok()) {
@@ -246,11 +298,9 @@ grpc::Status CacheNodeService::StreamGet(grpc::ServerContext* context, GetStream
 
 absl::Status CacheNodeService::DoGet(grpc::ServerContext* context,
                                      const strata::v1::GetRequest& request, GetStream* stream) {
-  STRATA_ASSIGN_OR_RETURN(std::vector<common::ChainHash> chain,
-                          ParseChain(request.namespace_id(), request.chain_hashes()));
-  uint64_t chunk_bytes =
-      request.max_chunk_bytes() == 0 ? options_.default_chunk_bytes : request.max_chunk_bytes();
-  chunk_bytes = std::clamp<uint64_t>(chunk_bytes, 64 << 10, kMaxChunkBytes);
+  STRATA_ASSIGN_OR_RETURN(ValidGet valid, ValidateGetRequest(request, namespaces_, options_));
+  const std::vector<common::ChainHash>& chain = valid.chain;
+  const uint64_t chunk_bytes = valid.chunk_bytes;
   const std::vector<uint64_t> sizes = store_->PayloadSizes(request.namespace_id(), chain);
   const absl::Status cancelled = absl::CancelledError("client went away or deadline passed");
   strata::v1::GetResponse msg;
@@ -398,6 +448,64 @@ grpc::Status CacheNodeService::ReportEngineLoad(grpc::ServerContext*,
   return timer.Done(grpc::Status::OK);
 }
 
+grpc::Status CacheNodeService::Sync(grpc::ServerContext* context, const strata::v1::SyncRequest*,
+                                    strata::v1::SyncResponse* resp) {
+  RpcTimer timer(this, "Sync");
+  auto* ssd = dynamic_cast<SsdTier*>(store_->tier(TierKind::kSsd));
+  if (ssd == nullptr) {
+    return timer.Done(ToGrpcStatus(absl::FailedPreconditionError(
+        "this node has no SSD tier: blocks live in memory only and cannot be made durable")));
+  }
+  // Why not TieredStore::Drain: it loops until write-behind is empty, which may never happen
+  // while other clients keep putting, and it can flush while the background write-behind loop
+  // still holds some of our blocks in a batch it is writing (they are then in no memtable yet),
+  // so its flush would not cover them. Instead: list the blocks that have no SSD copy now (every
+  // block committed before the call either has one or is listed), write batches until each
+  // listed block has an SSD copy or is gone (deleted), whoever wrote it, and only then flush. A
+  // block's SSD bit is set only after its write returned, so the flush covers every one of them.
+  // The listing is one pass over the index per batch: Sync is a checkpoint, not a per-put call.
+  absl::flat_hash_set<BlockKey> waiting = ScanSsdCoverage(*store_).missing;
+  const uint64_t listed = waiting.size();
+  uint64_t on_ssd = 0;
+  uint64_t persisted = 0;  // listed blocks seen with an SSD copy (the others were deleted)
+  absl::Time last_progress = clock_->Now();
+  absl::Duration backoff = absl::Milliseconds(1);
+  for (;;) {
+    if (context->IsCancelled()) {
+      return timer.Done(ToGrpcStatus(absl::CancelledError(absl::StrCat(
+          "sync cancelled or past its deadline with ", waiting.size(), " blocks not yet on SSD"))));
+    }
+    const size_t written = waiting.empty() ? 0 : store_->FlushWriteBehind();
+    const size_t before = waiting.size();
+    SsdCoverage now = ScanSsdCoverage(*store_, &waiting);
+    waiting = std::move(now.missing);
+    on_ssd = now.on_ssd;
+    persisted += now.among_on_ssd;
+    if (waiting.empty()) break;
+    if (waiting.size() < before) {
+      last_progress = clock_->Now();
+    } else if (clock_->Now() - last_progress > options_.sync_stall_timeout) {
+      return timer.Done(ToGrpcStatus(absl::ResourceExhaustedError(absl::StrCat(
+          waiting.size(), " of ", listed,
+          " blocks committed before the sync could not be written to the SSD tier in ",
+          absl::FormatDuration(options_.sync_stall_timeout),
+          " (disk full or failing, or larger than its capacity); nothing was flushed"))));
+    }
+    if (written == 0) {
+      // What we wait for is in a batch the background loop is writing, or the disk refuses it.
+      // Nothing signals the end of that batch, so poll with a short, growing pause.
+      absl::SleepFor(backoff);
+      backoff = std::min(backoff * 2, absl::Milliseconds(20));
+    } else {
+      backoff = absl::Milliseconds(1);
+    }
+  }
+  if (absl::Status s = ssd->Flush(); !s.ok()) return timer.Done(ToGrpcStatus(s));
+  resp->set_persisted_blocks(persisted);
+  resp->set_durable_blocks(on_ssd);
+  return timer.Done(grpc::Status::OK);
+}
+
 common::MethodRoles NodeMethodRoles() {
   using common::Role;
   const auto route = static_cast<common::RoleSet>(Role::kRoute);
@@ -409,6 +517,7 @@ common::MethodRoles NodeMethodRoles() {
       {"/strata.v1.CacheNode/Stats", route | node},
       {"/strata.v1.CacheNode/ListNamespaces", route | node},
       {"/strata.v1.CacheNode/ReportEngineLoad", route | node},
+      {"/strata.v1.CacheNode/Sync", route | node},
       {"/strata.v1.CacheNode/Delete", node},
       {"/strata.v1.CacheNode/RegisterNamespace", node},
   };

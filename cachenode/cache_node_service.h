@@ -6,6 +6,8 @@
 // Put commits a block only once all its bytes have arrived and the checksum matches; an invalid
 // block ends the stream with its status, and the blocks committed before it stay.
 // ReportEngineLoad only records an engine's load in the node's EngineLoadTable.
+// Sync is the durability point (cachenode.proto, SyncRequest): it waits until every block committed
+// before the call has an SSD copy, writing write-behind batches itself, then flushes the SSD tier.
 //
 // Payload bytes are never serialized. Put and Get are served by raw handlers (installed by the
 // constructor in place of the generated ones) that read and write grpc::ByteBuffers, with the same
@@ -58,6 +60,11 @@ struct CacheNodeServiceOptions {
   // MultiGet. Chunks already handed to gRPC keep their block pinned until written, so a stream
   // pins up to this plus what its HTTP/2 flow-control window holds.
   uint64_t get_window_bytes = 64ull << 20;
+  // Sync gives up with ResourceExhausted when none of the blocks it waits for reaches the SSD tier
+  // for this long (a full or failing disk). Longer than one write-behind batch takes on a slow
+  // disk (32 MiB, well under a second), since a batch the background loop is writing can hold
+  // blocks Sync waits for; measured on the injected clock.
+  absl::Duration sync_stall_timeout = absl::Seconds(5);
 };
 
 inline constexpr uint64_t kMaxChunkBytes = 4ull << 20;
@@ -65,6 +72,27 @@ inline constexpr uint64_t kMaxChunkBytes = 4ull << 20;
 inline constexpr int kMaxMessageBytes = static_cast<int>(kMaxChunkBytes + (64 << 10));
 
 strata::v1::Tier ToProtoTier(TierKind kind);
+
+// Checks one Put block header at the boundary and returns the block's BlockInfo: the namespace is
+// registered (`namespaces` null: any id but 0), the chain hash is exactly 32 bytes and
+// 1 <= size_bytes <= largest_block_bytes, the only bound on the buffer the handler then allocates.
+// InvalidArgument (namespace 0, bad hash, empty block), FailedPrecondition (unknown namespace),
+// ResourceExhausted (larger than largest_block_bytes). Pure; the Put handler's first step.
+absl::StatusOr<BlockInfo> ValidatePutHeader(const strata::v1::PutBlockHeader& header,
+                                            const NamespaceRegistry* namespaces,
+                                            uint64_t largest_block_bytes);
+
+// A Get request as the handler serves it.
+struct ValidGet {
+  std::vector<common::ChainHash> chain;  // 1 to options.max_blocks_per_request hashes
+  uint64_t chunk_bytes = 0;              // in [64 KiB, kMaxChunkBytes]
+};
+// Checks a Get request (ParseRequestChain with options.max_blocks_per_request) and picks its chunk
+// size: max_chunk_bytes (0: options.default_chunk_bytes) clamped to [64 KiB, kMaxChunkBytes].
+// Errors as ParseRequestChain. Pure; the Get handler's first step.
+absl::StatusOr<ValidGet> ValidateGetRequest(const strata::v1::GetRequest& request,
+                                            const NamespaceRegistry* namespaces,
+                                            const CacheNodeServiceOptions& options);
 
 class CacheNodeService final : public strata::v1::CacheNode::Service {
  public:
@@ -90,6 +118,11 @@ class CacheNodeService final : public strata::v1::CacheNode::Service {
   grpc::Status ReportEngineLoad(grpc::ServerContext* context,
                                 const strata::v1::ReportEngineLoadRequest* request,
                                 strata::v1::ReportEngineLoadResponse* response) override;
+  // Blocks until the blocks committed before the call are durable (see SyncRequest in
+  // cachenode.proto); FailedPrecondition without an SSD tier, ResourceExhausted when the SSD tier
+  // cannot take them, Cancelled/DeadlineExceeded when the caller gives up first.
+  grpc::Status Sync(grpc::ServerContext* context, const strata::v1::SyncRequest* request,
+                    strata::v1::SyncResponse* response) override;
 
   // Waits until no RPC is running or `timeout` passes; true when idle. Used on shutdown, so that a
   // drain waits for in-flight RPCs only and not for idle client connections to go away.
@@ -126,8 +159,8 @@ class CacheNodeService final : public strata::v1::CacheNode::Service {
 using NodeServer = common::GrpcServer;
 
 // Which token roles may call which CacheNode method (common/grpc_auth.h; admin may call all):
-// frontends and engines (route) read, write and ask; cache agents and peers (node) also delete and
-// register namespaces.
+// frontends and engines (route) read, write, ask and sync (a frontend that writes blocks decides
+// when they must be durable); cache agents and peers (node) also delete and register namespaces.
 common::MethodRoles NodeMethodRoles();
 
 // Starts a server on `listen` ("HOST:PORT"; port 0 picks one) with the service, the standard

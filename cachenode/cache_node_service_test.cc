@@ -6,10 +6,15 @@
 #include <grpcpp/impl/client_unary_call.h>
 #include <grpcpp/support/byte_buffer.h>
 
+#include <stdlib.h>
+
 #include <cstring>
+#include <filesystem>
+#include <map>
 #include <random>
 
 #include "cachenode/memory_tier.h"
+#include "cachenode/ssd_tier.h"
 #include "clients/cache_node_client.h"
 #include "common/checksum.h"
 #include "common/namespace_id.h"
@@ -92,9 +97,20 @@ class CacheNodeServiceTest : public ::testing::Test {
   uint64_t dram_bytes_ = 32 * kMiB;
   uint64_t max_block_bytes_ = 16 * kMiB;
   bool count_pins_ = false;  // DRAM is a PinCountingTier (pin_tier_) instead of a MemoryTier
+  uint64_t ssd_bytes_ = 0;   // > 0: an SSD tier of this capacity in a fresh directory (ssd_dir_)
+  CacheNodeServiceOptions service_options_;
 
   void SetUp() override {
     StoreTiers tiers;
+    if (ssd_bytes_ > 0) {
+      ssd_dir_ = MakeTempDir();
+      SsdTierOptions ssd;
+      ssd.path = ssd_dir_;
+      ssd.capacity_bytes = ssd_bytes_;
+      auto tier = SsdTier::Open(ssd);
+      ASSERT_TRUE(tier.ok()) << tier.status();
+      tiers.ssd = std::move(*tier);
+    }
     if (count_pins_) {
       auto tier = std::make_unique<PinCountingTier>(dram_bytes_);
       pin_tier_ = tier.get();
@@ -113,7 +129,7 @@ class CacheNodeServiceTest : public ::testing::Test {
     eo.max_engines = 2;
     engines_ = std::make_unique<EngineLoadTable>(eo, &clock_);
     service_ = std::make_unique<CacheNodeService>(store_.get(), namespaces_.get(), engines_.get(),
-                                                  CacheNodeServiceOptions{});
+                                                  service_options_);
     auto server = StartNodeServer("127.0.0.1:0", service_.get());
     ASSERT_TRUE(server.ok()) << server.status();
     server_ = std::move(*server);
@@ -123,7 +139,59 @@ class CacheNodeServiceTest : public ::testing::Test {
                                          grpc::InsecureChannelCredentials(), args);
     stub_ = strata::v1::CacheNode::NewStub(channel_);
   }
-  void TearDown() override { server_.server->Shutdown(); }
+  void TearDown() override {
+    if (server_.server != nullptr) server_.server->Shutdown();
+    server_.server.reset();  // before the service it serves, then the store the service uses
+    service_.reset();
+    store_.reset();
+    if (!ssd_dir_.empty()) std::filesystem::remove_all(ssd_dir_);
+  }
+
+  static std::string MakeTempDir() {
+    std::string tmpl = (std::filesystem::temp_directory_path() / "strata-svc-XXXXXX").string();
+    return mkdtemp(tmpl.data());
+  }
+
+  std::unique_ptr<clients::CacheNodeClient> Client() {
+    clients::ClientOptions options;
+    options.target = "127.0.0.1:" + std::to_string(server_.port);
+    auto client = clients::CacheNodeClient::Connect(options);
+    EXPECT_TRUE(client.ok()) << client.status();
+    return std::move(client).value();
+  }
+
+  // What a SIGKILL of the node would leave: the SSD directory's files as they are on disk now,
+  // copied while the store stays open, then opened as a fresh SSD tier. Returns each block's
+  // payload by chain hash.
+  std::map<std::string, std::string> BlocksAfterCrash() {
+    const std::string copy = MakeTempDir();
+    std::filesystem::copy(ssd_dir_, copy, std::filesystem::copy_options::recursive |
+                                              std::filesystem::copy_options::overwrite_existing);
+    std::map<std::string, std::string> blocks;
+    {
+      SsdTierOptions options;
+      options.path = copy;
+      options.capacity_bytes = ssd_bytes_;
+      auto tier = SsdTier::Open(options);
+      EXPECT_TRUE(tier.ok()) << tier.status();
+      if (tier.ok()) {
+        std::vector<BlockKey> keys;
+        EXPECT_TRUE((*tier)->ForEachBlock([&](const BlockInfo& info) {
+                              keys.push_back(info.key);
+                            }).ok());
+        for (const BlockKey& key : keys) {
+          auto handle = (*tier)->Read(key);
+          EXPECT_TRUE(handle.ok()) << handle.status();
+          if (!handle.ok()) continue;
+          blocks[std::string(key.hash.view())] =
+              std::string(reinterpret_cast<const char*>(handle->data().data()),
+                          handle->data().size());
+        }
+      }
+    }
+    std::filesystem::remove_all(copy);
+    return blocks;
+  }
 
   strata::v1::PutRequest Header(int i, const std::string& payload, uint64_t ns = 0) {
     strata::v1::PutRequest r;
@@ -200,6 +268,7 @@ class CacheNodeServiceTest : public ::testing::Test {
   std::unique_ptr<EngineLoadTable> engines_;
   common::NamespaceId ns_ = 0;
   PinCountingTier* pin_tier_ = nullptr;
+  std::string ssd_dir_;
   std::unique_ptr<CacheNodeService> service_;
   NodeServer server_;
   std::shared_ptr<grpc::Channel> channel_;
@@ -545,6 +614,171 @@ TEST_F(CacheNodeServiceTest, ReportEngineLoadRecordsEachEnginesLatestReport) {
   clock_.Advance(absl::Seconds(4));  // both went quiet: a new engine takes a slot
   EXPECT_EQ(report("vllm-2", 1, &resp), grpc::StatusCode::OK);
   EXPECT_EQ(engines_->Sum().engines, 1u);
+}
+
+TEST_F(CacheNodeServiceTest, SyncWithoutAnSsdTierIsFailedPrecondition) {
+  ASSERT_TRUE(PutStream(Block(1, Payload(1, 1000))).ok());
+  auto sync = Client()->Sync();
+  EXPECT_TRUE(absl::IsFailedPrecondition(sync.status())) << sync.status();
+  EXPECT_TRUE(Present(1));  // nothing else changed
+}
+
+class CacheNodeServiceSyncTest : public CacheNodeServiceTest {
+ protected:
+  CacheNodeServiceSyncTest() { ssd_bytes_ = 256 * kMiB; }
+
+  // Puts block i (payload Payload(i, size)) through the client.
+  void PutBlock(clients::CacheNodeClient& client, int i, size_t size) {
+    const std::string payload = Payload(i, size);
+    const clients::PutBlock block{*common::ChainHash::FromBytes(Hash(i)),
+                                  std::as_bytes(std::span(payload)), 0, false};
+    auto put = client.Put(ns_, std::span(&block, 1));
+    ASSERT_TRUE(put.ok()) << put.status();
+    ASSERT_TRUE(put->front().status.ok()) << put->front().status;
+  }
+};
+
+// No background write-behind runs here (the node binary runs it): blocks stay in DRAM until a
+// test writes them, so each step's durability is known.
+TEST_F(CacheNodeServiceSyncTest, OnlySyncMakesCommittedBlocksSurviveACrash) {
+  auto client = Client();
+  for (int i = 1; i <= 3; ++i) PutBlock(*client, i, 100'000 + i);
+  EXPECT_EQ(store_->Stats().write_behind_pending, 3u);
+  ASSERT_EQ(store_->FlushWriteBehind(), 3u);  // on the SSD tier, in its memtable only
+  EXPECT_TRUE(BlocksAfterCrash().empty()) << "a put or a write-behind alone is not durable";
+
+  PutBlock(*client, 4, 3 * kMiB + 1);  // still in DRAM only: Sync must write it itself
+  auto sync = client->Sync();
+  ASSERT_TRUE(sync.ok()) << sync.status();
+  EXPECT_EQ(sync->persisted_blocks(), 1u);
+  EXPECT_EQ(sync->durable_blocks(), 4u);
+  EXPECT_EQ(store_->Stats().write_behind_pending, 0u);
+
+  const std::map<std::string, std::string> after = BlocksAfterCrash();
+  ASSERT_EQ(after.size(), 4u);
+  for (int i = 1; i <= 4; ++i) {
+    ASSERT_TRUE(after.contains(Hash(i))) << "block " << i;
+    EXPECT_TRUE(after.at(Hash(i)) == Payload(i, i == 4 ? 3 * kMiB + 1 : 100'000 + i))
+        << "block " << i << " is not byte-exact after the crash";
+  }
+
+  // A second Sync with nothing new writes nothing and still reports what is durable.
+  auto again = client->Sync();
+  ASSERT_TRUE(again.ok()) << again.status();
+  EXPECT_EQ(again->persisted_blocks(), 0u);
+  EXPECT_EQ(again->durable_blocks(), 4u);
+}
+
+TEST_F(CacheNodeServiceSyncTest, DeletedBlocksDoNotHoldUpASync) {
+  auto client = Client();
+  PutBlock(*client, 1, 5000);
+  PutBlock(*client, 2, 5000);
+  ASSERT_TRUE(client->Delete(ns_, std::vector{*common::ChainHash::FromBytes(Hash(1))}).ok());
+  auto sync = client->Sync();
+  ASSERT_TRUE(sync.ok()) << sync.status();
+  EXPECT_EQ(sync->persisted_blocks(), 1u);
+  const std::map<std::string, std::string> after = BlocksAfterCrash();
+  EXPECT_EQ(after.size(), 1u);
+  EXPECT_TRUE(after.contains(Hash(2)));
+}
+
+// A put of the same bytes (a retry, or a second engine) must not erase the SSD copy a Sync made
+// durable: a flush before its write-behind (another client's Sync, a full memtable) would make the
+// erase durable and a crash would lose the block. strata-crash-test found this (--reput-percent).
+TEST_F(CacheNodeServiceSyncTest, PutAgainOfADurableBlockKeepsItDurable) {
+  auto client = Client();
+  PutBlock(*client, 1, 70'000);
+  ASSERT_TRUE(client->Sync().ok());
+  PutBlock(*client, 1, 70'000);  // the same bytes again: a retry, or a second engine
+  auto* ssd = dynamic_cast<SsdTier*>(store_->tier(TierKind::kSsd));
+  ASSERT_NE(ssd, nullptr);
+  ASSERT_TRUE(ssd->Flush().ok());  // as another client's Sync or a full memtable would
+  EXPECT_TRUE(BlocksAfterCrash().contains(Hash(1)));
+}
+
+class CacheNodeServiceTinySsdTest : public CacheNodeServiceTest {
+ protected:
+  CacheNodeServiceTinySsdTest() {
+    ssd_bytes_ = kMiB;
+    service_options_.sync_stall_timeout = absl::ZeroDuration();  // give up at the first stall
+  }
+};
+
+TEST_F(CacheNodeServiceTinySsdTest, SyncIsResourceExhaustedWhenTheSsdTierCannotTakeTheBlocks) {
+  ASSERT_TRUE(PutStream(Block(1, Payload(1, 2 * kMiB))).ok());  // fits DRAM, not the SSD tier
+  auto sync = Client()->Sync();
+  EXPECT_TRUE(absl::IsResourceExhausted(sync.status())) << sync.status();
+  EXPECT_NE(sync.status().message().find("1 of 1 blocks"), absl::string_view::npos)
+      << sync.status();
+  EXPECT_TRUE(Present(1));  // still served from DRAM
+}
+
+// ---- The handlers' pure validation (also what fuzz/grpc_requests_fuzzer.cc drives) -----------
+
+TEST(ValidatePutHeaderTest, AcceptsABlockWithinTheLimitsAndReturnsItsInfo) {
+  strata::v1::PutBlockHeader h;
+  h.mutable_key()->set_namespace_id(common::NamespaceIdOf("default"));
+  h.mutable_key()->set_chain_hash(std::string(32, 'h'));
+  h.set_size_bytes(4096);
+  h.set_checksum(99);
+  h.set_chain_position(3);
+  const absl::StatusOr<BlockInfo> info = ValidatePutHeader(h, nullptr, 4096);
+  ASSERT_TRUE(info.ok()) << info.status();
+  EXPECT_EQ(info->key.namespace_id, common::NamespaceIdOf("default"));
+  EXPECT_EQ(info->key.hash.view(), std::string(32, 'h'));
+  EXPECT_EQ(info->size, 4096u);
+  EXPECT_EQ(info->checksum, 99u);
+  EXPECT_EQ(info->chain_position, 3u);
+}
+
+TEST(ValidatePutHeaderTest, RejectsEmptyOversizedShortHashAndUnknownNamespace) {
+  auto registry = NamespaceRegistry::Open("", {"default"});
+  ASSERT_TRUE(registry.ok()) << registry.status();
+  strata::v1::PutBlockHeader good;
+  good.mutable_key()->set_namespace_id(common::NamespaceIdOf("default"));
+  good.mutable_key()->set_chain_hash(std::string(32, 'h'));
+  good.set_size_bytes(100);
+  ASSERT_TRUE(ValidatePutHeader(good, registry->get(), 100).ok());
+  strata::v1::PutBlockHeader h = good;
+  h.set_size_bytes(0);
+  EXPECT_EQ(ValidatePutHeader(h, registry->get(), 100).status().code(),
+            absl::StatusCode::kInvalidArgument);
+  h = good;
+  h.set_size_bytes(101);
+  EXPECT_EQ(ValidatePutHeader(h, registry->get(), 100).status().code(),
+            absl::StatusCode::kResourceExhausted);
+  h = good;
+  h.mutable_key()->set_chain_hash(std::string(31, 'h'));
+  EXPECT_EQ(ValidatePutHeader(h, registry->get(), 100).status().code(),
+            absl::StatusCode::kInvalidArgument);
+  h = good;
+  h.mutable_key()->set_namespace_id(common::NamespaceIdOf("other"));
+  EXPECT_EQ(ValidatePutHeader(h, registry->get(), 100).status().code(),
+            absl::StatusCode::kFailedPrecondition);
+  h.mutable_key()->set_namespace_id(0);
+  EXPECT_EQ(ValidatePutHeader(h, nullptr, 100).status().code(),
+            absl::StatusCode::kInvalidArgument);
+}
+
+TEST(ValidateGetRequestTest, BoundsTheBlockCountAndClampsTheChunkSize) {
+  CacheNodeServiceOptions options;
+  options.max_blocks_per_request = 2;
+  strata::v1::GetRequest req;
+  req.set_namespace_id(common::NamespaceIdOf("default"));
+  req.add_chain_hashes(std::string(32, 'a'));
+  req.add_chain_hashes(std::string(32, 'b'));
+  req.set_max_chunk_bytes(1);
+  absl::StatusOr<ValidGet> valid = ValidateGetRequest(req, nullptr, options);
+  ASSERT_TRUE(valid.ok()) << valid.status();
+  EXPECT_EQ(valid->chain.size(), 2u);
+  EXPECT_EQ(valid->chunk_bytes, 64u << 10);
+  req.set_max_chunk_bytes(UINT32_MAX);
+  EXPECT_EQ(ValidateGetRequest(req, nullptr, options)->chunk_bytes, kMaxChunkBytes);
+  req.set_max_chunk_bytes(0);
+  EXPECT_EQ(ValidateGetRequest(req, nullptr, options)->chunk_bytes, options.default_chunk_bytes);
+  req.add_chain_hashes(std::string(32, 'c'));
+  EXPECT_EQ(ValidateGetRequest(req, nullptr, options).status().code(),
+            absl::StatusCode::kInvalidArgument);
 }
 
 }  // namespace

@@ -38,7 +38,8 @@ ABSL_FLAG(uint32_t, promote_after_hits, 2,
 ABSL_FLAG(bool, ssd_direct_io, true, "Direct I/O for the SSD tier (falls back where unsupported)");
 ABSL_FLAG(
     std::string, router, "",
-    "strata-router address HOST:PORT: register, heartbeat and stream tier events; empty: off");
+    "strata-router address HOST:PORT, or several router replicas HOST:PORT,HOST:PORT,...: "
+    "register, heartbeat and stream tier events to each; empty: off");
 ABSL_FLAG(std::string, node_id, "", "Node name given to the router; empty: this host's name");
 ABSL_FLAG(std::string, advertise, "",
           "HOST:PORT the router gives clients for this node; empty: the bound listen address "
@@ -54,6 +55,12 @@ ABSL_FLAG(std::string, local_socket, "",
           "Unix socket PATH of the same-node shared-memory data plane: engines on this machine "
           "map the DRAM tier's memfd arena and get/put blocks by offset (needs --dram-bytes > 0); "
           "empty: off");
+ABSL_FLAG(uint32_t, resp_max_clients, 1024,
+          "RESP connections at once; further ones get '-ERR max number of clients reached' and "
+          "are closed (each costs a descriptor and buffers)");
+ABSL_FLAG(uint32_t, local_max_clients, 64,
+          "Shared-memory (--local-socket) clients at once, one node thread each; further ones "
+          "are refused with RESOURCE_EXHAUSTED");
 ABSL_FLAG(absl::Duration, local_lease_ttl, absl::Seconds(30),
           "How long a shared-memory read lease or put reservation lives unless released; a "
           "client that disconnects loses its leases at once");
@@ -127,6 +134,8 @@ absl::StatusOr<NodeOptions> OptionsFromFlags(uint64_t start_ns) {
   o.engines.ttl = absl::GetFlag(FLAGS_engine_load_ttl);
   o.local_socket = absl::GetFlag(FLAGS_local_socket);
   o.local.lease_ttl = absl::GetFlag(FLAGS_local_lease_ttl);
+  o.local.max_clients = absl::GetFlag(FLAGS_local_max_clients);
+  o.resp.max_clients = absl::GetFlag(FLAGS_resp_max_clients);
   o.resp_listen = absl::GetFlag(FLAGS_resp_listen);
   o.resp.namespace_name = absl::GetFlag(FLAGS_resp_namespace);
   o.security = common::ServerSecurityOptionsFromFlags();
@@ -211,7 +220,7 @@ int main(int argc, char** argv) {
       "  strata-cachenode --listen 127.0.0.1:7070 --data-dir /var/lib/strata \\\n"
       "      --dram-bytes 8GiB --ssd-bytes 200GiB [--hbm-bytes 4GiB] [--metrics-listen "
       "0.0.0.0:9100]\n"
-      "      [--router ROUTER:PORT --node-id NAME --advertise HOST:PORT]\n\n"
+      "      [--router ROUTER:PORT[,ROUTER:PORT...] --node-id NAME --advertise HOST:PORT]\n\n"
       "Sizes take B, KiB, MiB, GiB, TiB (or kB, MB, GB, TB). Prints 'strata-cachenode serving on\n"
       "HOST:PORT' on stdout once serving; logs go to stderr. SIGTERM or SIGINT drains: stops\n"
       "accepting RPCs, persists pending blocks to SSD, exits 0. Exit 2: bad flags or a startup\n"
@@ -228,7 +237,8 @@ int main(int argc, char** argv) {
       "listen",          "data_dir",       "hbm_bytes",  "dram_bytes",         "ssd_bytes",
       "max_block_bytes", "metrics_listen", "namespaces", "promote_after_hits", "ssd_direct_io",
       "router",          "node_id",        "advertise",  "heartbeat_interval", "engine_load_ttl",
-      "resp_listen",     "resp_namespace", "local_socket", "local_lease_ttl"};
+      "resp_listen",     "resp_namespace", "local_socket", "local_lease_ttl",
+      "resp_max_clients", "local_max_clients"};
   for (const std::string& f : strata::common::ServerSecurityFlagNames()) spec.flags.push_back(f);
   for (const char* f : {"router_cacert", "router_cert", "router_key", "router_token_file"}) {
     spec.flags.push_back(f);

@@ -3,8 +3,20 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "common/fail_point.h"
 
 namespace strata::cachenode {
+namespace {
+// Fail points of the tier boundary, named by kind ("hbm.put", "dram.read", ...); literals, so an
+// unarmed point costs no string building.
+const char* PutPoint(TierKind kind) { return kind == TierKind::kHbm ? "hbm.put" : "dram.put"; }
+const char* ReadPoint(TierKind kind) { return kind == TierKind::kHbm ? "hbm.read" : "dram.read"; }
+// "dram.corrupt_read" / "hbm.corrupt_read": flips one byte of the slot being read, in place (the
+// stored copy itself goes bad), so process tests can prove a corrupt arena slot is never served.
+const char* CorruptPoint(TierKind kind) {
+  return kind == TierKind::kHbm ? "hbm.corrupt_read" : "dram.corrupt_read";
+}
+}  // namespace
 
 struct MemoryTier::Slot {
   BlockInfo info;
@@ -54,6 +66,9 @@ absl::Status MemoryTier::Put(const BlockInfo& info, std::span<const std::byte> p
   if (payload.size() != info.size) {
     return absl::InvalidArgumentError(
         absl::StrCat("payload is ", payload.size(), " bytes, block info says ", info.size));
+  }
+  if (absl::Status injected = STRATA_FAIL_POINT(PutPoint(options_.kind)); !injected.ok()) {
+    return injected;
   }
   auto slot = std::make_shared<Slot>();
   {
@@ -129,6 +144,9 @@ absl::Status MemoryTier::Adopt(const BlockInfo& info, ReservedSlot reserved) {
 }
 
 absl::StatusOr<BlockHandle> MemoryTier::Read(const BlockKey& key) {
+  if (absl::Status injected = STRATA_FAIL_POINT(ReadPoint(options_.kind)); !injected.ok()) {
+    return injected;
+  }
   std::shared_ptr<Slot> slot;
   {
     absl::MutexLock lock(&mu_);
@@ -137,6 +155,10 @@ absl::StatusOr<BlockHandle> MemoryTier::Read(const BlockKey& key) {
     slot = it->second;
   }
   std::byte* base = shared_->memory->host_base();
+  if (base != nullptr && slot->info.size > 0 &&
+      STRATA_FAIL_POINT_FIRES(CorruptPoint(options_.kind))) {
+    base[slot->allocation.offset + slot->info.size / 2] ^= std::byte{0x5a};
+  }
   if (base != nullptr) {
     std::span<const std::byte> data(base + slot->allocation.offset, slot->info.size);
     BlockInfo info = slot->info;

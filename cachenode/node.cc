@@ -10,7 +10,10 @@
 #include <fstream>
 #include <iostream>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "absl/time/clock.h"
 #include "cachenode/memory_backend.h"
 #include "cachenode/memory_tier.h"
 #include "common/byte_size.h"
@@ -57,6 +60,35 @@ absl::StatusOr<std::unique_ptr<Tier>> MakeHbmTier(uint64_t bytes) {
       MemoryTierOptions{TierKind::kHbm, "hbm(emulated)", true}, std::move(host)));
 }
 
+// Opens the SSD tier. A store RocksDB calls corrupt (DataLoss) is moved aside to
+// DIR/ssd.corrupt-<unix-seconds> and the tier starts empty: it is a cache, so losing its blocks
+// beats refusing to serve. Only the newest such directory is kept, so repeated corruption cannot
+// fill the disk with them. Any other open error is returned (fatal, as before).
+absl::StatusOr<std::unique_ptr<SsdTier>> OpenSsdTier(const SsdTierOptions& options) {
+  absl::StatusOr<std::unique_ptr<SsdTier>> ssd = SsdTier::Open(options);
+  if (ssd.ok() || !absl::IsDataLoss(ssd.status())) return ssd;
+  const std::filesystem::path path(options.path);
+  const std::filesystem::path dir = path.parent_path();
+  const std::string prefix = path.filename().string() + ".corrupt-";
+  const std::filesystem::path aside =
+      dir / absl::StrCat(prefix, absl::ToUnixSeconds(absl::Now()));
+  std::error_code ec;
+  for (const auto& entry : std::filesystem::directory_iterator(dir, ec)) {
+    if (entry.path().filename().string().rfind(prefix, 0) == 0) {
+      std::filesystem::remove_all(entry.path(), ec);  // only the newest is kept: this one
+    }
+  }
+  std::filesystem::rename(path, aside, ec);
+  if (ec) {
+    return absl::DataLossError(absl::StrCat(ssd.status().message(), "; moving it aside to ",
+                                            aside.string(), " failed: ", ec.message()));
+  }
+  std::cerr << "strata-cachenode: ssd: store at " << options.path
+            << " is corrupt; moved it to " << aside.string()
+            << " and starting with an empty SSD tier (" << ssd.status().message() << ")\n";
+  return SsdTier::Open(options);
+}
+
 absl::Status Annotate(const absl::Status& s, std::string_view what) {
   return absl::Status(s.code(), absl::StrCat(common::ToAbsl(what), ": ", s.message()));
 }
@@ -66,6 +98,15 @@ EngineLoadOptions ResolvedEngineLoadOptions(const NodeOptions& o) {
   EngineLoadOptions e = o.engines;
   if (e.ttl == absl::ZeroDuration()) e.ttl = 3 * o.router.heartbeat_interval;
   return e;
+}
+
+// The router replicas of a "HOST:PORT[,HOST:PORT...]" list, blanks dropped.
+std::vector<std::string> RouterReplicas(const std::string& list) {
+  std::vector<std::string> out;
+  for (absl::string_view r : absl::StrSplit(list, ',', absl::SkipWhitespace())) {
+    out.push_back(std::string(absl::StripAsciiWhitespace(r)));
+  }
+  return out;
 }
 
 // A listen host that names no reachable address: the router cannot hand it to clients.
@@ -95,7 +136,16 @@ absl::Status NodeOptions::Validate() const {
       }
       link.advertise = listen;
     }
-    if (absl::Status s = link.Validate(); !s.ok()) return Annotate(s, "router link");
+    const std::vector<std::string> replicas = RouterReplicas(router.router);
+    if (replicas.empty()) return absl::InvalidArgumentError("router list has no address");
+    for (const std::string& replica : replicas) {
+      if (std::count(replicas.begin(), replicas.end(), replica) > 1) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("router ", replica, " is listed twice: one link per router replica"));
+      }
+      link.router = replica;
+      if (absl::Status s = link.Validate(); !s.ok()) return Annotate(s, "router link");
+    }
   }
   if (absl::Status s = ResolvedEngineLoadOptions(*this).Validate(); !s.ok()) {
     return Annotate(s, "engine load");
@@ -146,7 +196,7 @@ absl::StatusOr<std::unique_ptr<Node>> Node::Create(const NodeOptions& options) {
     tiers.dram = std::move(tier);
   }
   if (o.ssd.capacity_bytes > 0) {
-    auto ssd = SsdTier::Open(o.ssd);
+    auto ssd = OpenSsdTier(o.ssd);
     if (!ssd.ok()) return ssd.status();
     std::cerr << "strata-cachenode: ssd: " << o.ssd.path << ", "
               << common::FormatByteSize(o.ssd.capacity_bytes)
@@ -228,9 +278,24 @@ absl::Status Node::Serve(RpcObserver* observer) {
     auto running_requests = [service]() -> uint32_t {
       return static_cast<uint32_t>(std::max(0, service->InflightRpcs()));
     };
-    STRATA_ASSIGN_OR_RETURN(router_link_,
-                            RouterLink::Create(link, store, running_requests, engine_loads_.get()));
-    router_link_->Start();
+    // Every replica must hear the same epoch, or they would disagree on which life is current.
+    if (link.epoch == 0) {
+      link.epoch = static_cast<uint64_t>(std::max<int64_t>(1, absl::ToUnixNanos(absl::Now())));
+    }
+    const std::vector<std::string> replicas = RouterReplicas(options_.router.router);
+    // One router keeps the link's buffer as the store's sink (no forwarding on the put path).
+    if (replicas.size() > 1) {
+      router_fanout_ = std::make_unique<BlockEventFanout>();
+      store->SetEventSink(router_fanout_.get());
+    }
+    for (const std::string& replica : replicas) {
+      link.router = replica;
+      STRATA_ASSIGN_OR_RETURN(std::unique_ptr<RouterLink> created,
+                              RouterLink::Create(link, store, running_requests, engine_loads_.get(),
+                                                 common::Clock::Real(), router_fanout_.get()));
+      router_links_.push_back(std::move(created));
+    }
+    for (auto& l : router_links_) l->Start();
   }
   return absl::OkStatus();
 }
@@ -253,10 +318,14 @@ absl::Status Node::Shutdown(absl::Duration grace) {
     resp_->Stop();
     resp_.reset();
   }
-  if (router_link_ != nullptr) {
-    // First, so the router stops sending work here while in-flight RPCs finish.
-    router_link_->Shutdown();
-    router_link_.reset();
+  if (!router_links_.empty()) {
+    // First, so the routers stop sending work here while in-flight RPCs finish.
+    for (auto& l : router_links_) l->Shutdown();
+    router_links_.clear();
+    if (router_fanout_ != nullptr) {
+      store_->SetEventSink(nullptr);
+      router_fanout_.reset();
+    }
   }
   if (health_.server != nullptr) {
     health_.server->GetHealthCheckService()->SetServingStatus(false);

@@ -52,6 +52,9 @@ struct NodeOptions {
   absl::Duration write_behind_idle = absl::Milliseconds(20);
   // The router link; router empty: off (no events are even recorded). advertise empty: the bound
   // listen address, which must then not be a wildcard. epoch 0: the time Serve() runs.
+  // router.router may list several router replicas, comma-separated ("r0:7080,r1:7080"): the node
+  // registers with each through its own link (same id, endpoint and epoch), so every replica
+  // builds the same index on its own and losing one loses no routing.
   RouterLinkOptions router;
   // Load reports of the engines on this node, added to the router heartbeats. ttl 0: three
   // router.heartbeat_interval.
@@ -102,8 +105,12 @@ class Node {
   const common::TokenAuthenticator* authenticator() const { return security_.authenticator.get(); }
   // The health-only port while serving with health_listen set, else 0.
   int health_port() const { return health_.port; }
-  // The router link while serving with a router configured, else null.
-  RouterLink* router_link() const { return router_link_.get(); }
+  // The (first) router link while serving with a router configured, else null.
+  RouterLink* router_link() const {
+    return router_links_.empty() ? nullptr : router_links_[0].get();
+  }
+  // One link per router replica, in the order router.router lists them (empty: no router).
+  const std::vector<std::unique_ptr<RouterLink>>& router_links() const { return router_links_; }
   const NodeOptions& options() const { return options_; }
 
  private:
@@ -121,7 +128,10 @@ class Node {
   std::unique_ptr<RespServer> resp_;
   std::unique_ptr<ShmServer> local_;
   std::unique_ptr<common::PeriodicLoop> local_expiry_;
-  std::unique_ptr<RouterLink> router_link_;  // last: it reads the service and the store
+  // The store's event sink when there are several router links; declared before them because
+  // they leave it when destroyed.
+  std::unique_ptr<BlockEventFanout> router_fanout_;
+  std::vector<std::unique_ptr<RouterLink>> router_links_;  // last: they read the service and store
 };
 
 }  // namespace strata::cachenode

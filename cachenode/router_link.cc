@@ -9,6 +9,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "cachenode/cache_node_service.h"
+#include "common/fail_point.h"
 #include "common/grpc_status.h"
 #include "common/status_macros.h"
 
@@ -55,6 +56,21 @@ struct RouterLink::Session {
   bool broken = false;         // a read or write failed
 };
 
+void BlockEventFanout::Add(BlockEventSink* sink) {
+  absl::MutexLock lock(&mu_);
+  sinks_.push_back(sink);
+}
+
+void BlockEventFanout::Remove(BlockEventSink* sink) {
+  absl::MutexLock lock(&mu_);
+  sinks_.erase(std::remove(sinks_.begin(), sinks_.end(), sink), sinks_.end());
+}
+
+void BlockEventFanout::OnBlockEvent(BlockEventKind kind, TierKind tier, const BlockKey& key) {
+  absl::ReaderMutexLock lock(&mu_);
+  for (BlockEventSink* sink : sinks_) sink->OnBlockEvent(kind, tier, key);
+}
+
 absl::Status RouterLinkOptions::Validate() const {
   if (!enabled()) return absl::OkStatus();
   STRATA_RETURN_IF_ERROR(CheckHostPort("router", router));
@@ -79,7 +95,7 @@ absl::Status RouterLinkOptions::Validate() const {
 absl::StatusOr<std::unique_ptr<RouterLink>> RouterLink::Create(
     const RouterLinkOptions& options, TieredStore* store,
     std::function<uint32_t()> running_requests, const EngineLoadTable* engines,
-    common::Clock* clock) {
+    common::Clock* clock, BlockEventFanout* fanout) {
   if (!options.enabled()) return absl::InvalidArgumentError("no router address given");
   STRATA_RETURN_IF_ERROR(options.Validate());
   RouterLinkOptions o = options;
@@ -89,17 +105,19 @@ absl::StatusOr<std::unique_ptr<RouterLink>> RouterLink::Create(
   STRATA_ASSIGN_OR_RETURN(std::shared_ptr<grpc::ChannelCredentials> credentials,
                           common::MakeChannelCredentials(o.security));
   return std::unique_ptr<RouterLink>(new RouterLink(o, store, std::move(running_requests), engines,
-                                                    clock, std::move(credentials)));
+                                                    clock, fanout, std::move(credentials)));
 }
 
 RouterLink::RouterLink(const RouterLinkOptions& options, TieredStore* store,
                        std::function<uint32_t()> running_requests, const EngineLoadTable* engines,
-                       common::Clock* clock, std::shared_ptr<grpc::ChannelCredentials> credentials)
+                       common::Clock* clock, BlockEventFanout* fanout,
+                       std::shared_ptr<grpc::ChannelCredentials> credentials)
     : options_(options),
       store_(store),
       running_requests_(std::move(running_requests)),
       engines_(engines),
       clock_(clock),
+      fanout_(fanout),
       buffer_(options.max_buffered_events),
       backoff_(options.retry_initial) {
   grpc::ChannelArguments args;
@@ -111,12 +129,20 @@ RouterLink::RouterLink(const RouterLinkOptions& options, TieredStore* store,
               static_cast<int>(absl::ToInt64Milliseconds(options.retry_max)));
   stub_ = strata::v1::Router::NewStub(
       grpc::CreateCustomChannel(options.router, std::move(credentials), args));
-  store_->SetEventSink(&buffer_);
+  if (fanout_ != nullptr) {
+    fanout_->Add(&buffer_);
+  } else {
+    store_->SetEventSink(&buffer_);
+  }
 }
 
 RouterLink::~RouterLink() {
   Stop();
-  store_->SetEventSink(nullptr);
+  if (fanout_ != nullptr) {
+    fanout_->Remove(&buffer_);
+  } else {
+    store_->SetEventSink(nullptr);
+  }
 }
 
 void RouterLink::Start() {
@@ -388,6 +414,15 @@ bool RouterLink::SendBatch(Session& session) {
     BlockEvent* event = batch->add_events();
     FillEvent(event, run.kind, run.tier, run.namespace_id);
     event->set_chain_hashes(std::move(run.hashes));
+  }
+  // Test builds: lose the batch in transit. Its sequence is spent, so the router sees a gap at the
+  // next batch and must ask for a snapshot; that repair path is what the fail point exercises.
+  if (STRATA_FAIL_POINT_FIRES("router_link.drop_batch")) {
+    Log(absl::StrCat("fail point router_link.drop_batch dropped batch ", batch->sequence(), " (",
+                     runs.size(), " runs) to router ", options_.router));
+    absl::MutexLock lock(&mu_);
+    ++stats_.batches_dropped;
+    return true;
   }
   if (!session.stream->Write(req)) {
     MarkBroken(session);

@@ -20,10 +20,18 @@
 // heartbeat. Heartbeats stay periodic: an engine report never sends one early (the router books
 // its own routes as pending load until the next heartbeat replaces it).
 //
+// Router replicas: one link talks to one router. A node registered with several replicas runs one
+// link per replica, each with its own event buffer, sequence numbers and snapshots; the store's one
+// event stream reaches all of them through a BlockEventFanout (below), so a slow or dead replica
+// never holds back or skips events for another.
+//
 // Threads: three small loops (session: register/snapshot/batches; replies: reads the stream;
 // heartbeat), each a common::PeriodicLoop around a public step that tests call directly instead
 // of starting the loops. Stop cancels every outstanding call, so it never waits on the network.
 // Thread-safe.
+//
+// Fail point (test builds): "router_link.drop_batch" drops an event batch after its sequence was
+// assigned, so the router sees a gap and must ask for a snapshot; each drop is one stderr line.
 #pragma once
 
 #include <array>
@@ -31,6 +39,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "absl/container/flat_hash_set.h"
 #include "absl/status/statusor.h"
@@ -88,7 +97,23 @@ struct RouterLinkStats {
   uint64_t heartbeats_sent = 0;  // heartbeats the router answered OK
   uint64_t last_sequence = 0;    // of the last batch sent (or covered by a snapshot)
   uint64_t events_dropped = 0;   // by buffer overflows (each followed by a snapshot)
+  uint64_t batches_dropped = 0;  // by the "router_link.drop_batch" fail point (test builds)
   bool registered = false;
+};
+
+// Forwards the store's block events to several sinks (one RouterLink buffer per router replica).
+// The store has one sink; this is it when a node talks to more than one router. Called under the
+// store mutex like any sink, so forwarding only appends to each buffer. Thread-safe; the sinks
+// must outlive their membership (Remove before destroying one).
+class BlockEventFanout final : public BlockEventSink {
+ public:
+  void Add(BlockEventSink* sink);
+  void Remove(BlockEventSink* sink);
+  void OnBlockEvent(BlockEventKind kind, TierKind tier, const BlockKey& key) override;
+
+ private:
+  mutable absl::Mutex mu_;
+  std::vector<BlockEventSink*> sinks_ ABSL_GUARDED_BY(mu_);
 };
 
 class RouterLink {
@@ -96,12 +121,14 @@ class RouterLink {
   // Validates options, opens a channel (connects lazily) and attaches the event buffer to `store`
   // (which must outlive the link). `running_requests` (may be empty: 0) is called once per
   // heartbeat; `engines` (may be null: none) is merged into each heartbeat's load and must outlive
-  // the link. InvalidArgument for bad options.
+  // the link. With `fanout` (may be null) the event buffer joins it instead of becoming the
+  // store's sink: the caller has made `fanout` the store's sink, and it must outlive the link.
+  // InvalidArgument for bad options.
   static absl::StatusOr<std::unique_ptr<RouterLink>> Create(
       const RouterLinkOptions& options, TieredStore* store,
       std::function<uint32_t()> running_requests, const EngineLoadTable* engines = nullptr,
-      common::Clock* clock = common::Clock::Real());
-  ~RouterLink();  // Stop(), then detaches the event buffer from the store.
+      common::Clock* clock = common::Clock::Real(), BlockEventFanout* fanout = nullptr);
+  ~RouterLink();  // Stop(), then detaches the event buffer from the store (or the fanout).
   RouterLink(const RouterLink&) = delete;
   RouterLink& operator=(const RouterLink&) = delete;
 
@@ -131,7 +158,8 @@ class RouterLink {
   struct Session;
   RouterLink(const RouterLinkOptions& options, TieredStore* store,
              std::function<uint32_t()> running_requests, const EngineLoadTable* engines,
-             common::Clock* clock, std::shared_ptr<grpc::ChannelCredentials> credentials);
+             common::Clock* clock, BlockEventFanout* fanout,
+             std::shared_ptr<grpc::ChannelCredentials> credentials);
 
   bool Register();
   bool OpenSession();
@@ -151,6 +179,7 @@ class RouterLink {
   const std::function<uint32_t()> running_requests_;
   const EngineLoadTable* const engines_;
   common::Clock* const clock_;
+  BlockEventFanout* const fanout_;  // null: buffer_ is the store's sink
   std::unique_ptr<strata::v1::Router::Stub> stub_;
   BlockEventBuffer buffer_;
 

@@ -14,6 +14,7 @@
 #include "cachenode/memory_tier.h"
 #include "cachenode/node.h"
 #include "common/checksum.h"
+#include "common/fail_point.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
@@ -524,6 +525,105 @@ TEST_F(RouterLinkTest, NodeAdvertisesItsBoundAddressAndDrainsOnShutdown) {
   EXPECT_THAT(r.batch_events(), ElementsAre("+dram 9"));
   ASSERT_FALSE(r.heartbeats.empty());
   EXPECT_TRUE(r.heartbeats.back().load().draining());
+}
+
+TEST_F(RouterLinkTest, LinksSharingAFanoutEachGetEveryEventWithTheirOwnSequences) {
+  FakeRouterServer fake_a, fake_b;
+  auto store = OpenStore(0, 16 * kMiB, 0);
+  Put(*store, 1);
+  BlockEventFanout fanout;
+  store->SetEventSink(&fanout);
+  auto a = RouterLink::Create(Options(fake_a.address()), store.get(), nullptr, nullptr,
+                              common::Clock::Real(), &fanout);
+  auto b = RouterLink::Create(Options(fake_b.address()), store.get(), nullptr, nullptr,
+                              common::Clock::Real(), &fanout);
+  ASSERT_TRUE(a.ok() && b.ok());
+  EXPECT_TRUE((*a)->SessionStep());  // a: snapshot
+  Put(*store, 2);
+  EXPECT_TRUE((*a)->SessionStep());  // a: batch 1 (block 2)
+  EXPECT_TRUE((*b)->SessionStep());  // b: snapshot (blocks 1, 2); its buffer's copy of 2 is cut
+  Put(*store, 3);
+  EXPECT_TRUE((*a)->SessionStep());  // a: batch 2
+  EXPECT_TRUE((*b)->SessionStep());  // b: batch 1
+  EXPECT_FALSE((*a)->SessionStep());
+  EXPECT_FALSE((*b)->SessionStep());
+  ASSERT_TRUE(WaitFor(fake_a.router(), [](const Received& r) { return r.published.size() == 3; }));
+  ASSERT_TRUE(WaitFor(fake_b.router(), [](const Received& r) { return r.published.size() == 2; }));
+  const Received ra = fake_a.router().received(), rb = fake_b.router().received();
+  EXPECT_THAT(StreamShape(ra), ElementsAre("snapshot 0 chunk 0 last", "batch 1", "batch 2"));
+  EXPECT_THAT(ra.batch_events(), ElementsAre("+dram 2", "+dram 3"));
+  EXPECT_THAT(StreamShape(rb), ElementsAre("snapshot 0 chunk 0 last", "batch 1"));
+  EXPECT_THAT(SnapshotBlocks(rb, 0), UnorderedElementsAre("+dram 1", "+dram 2"));
+  EXPECT_THAT(rb.batch_events(), ElementsAre("+dram 3"));
+  // A link leaving the fanout leaves the other one fed.
+  b->reset();
+  Put(*store, 4);
+  EXPECT_TRUE((*a)->SessionStep());
+  ASSERT_TRUE(WaitFor(fake_a.router(), [](const Received& r) { return r.published.size() == 4; }));
+  EXPECT_THAT(fake_a.router().received().batch_events(),
+              ElementsAre("+dram 2", "+dram 3", "+dram 4"));
+  a->reset();
+  store->SetEventSink(nullptr);
+}
+
+TEST_F(RouterLinkTest, DroppedBatchSpendsItsSequenceSoTheRouterSeesAGap) {
+  if (!common::kFailPointsCompiled) GTEST_SKIP() << "needs -DSTRATA_FAIL_POINTS=ON";
+  FakeRouterServer fake;
+  auto store = OpenStore(0, 16 * kMiB, 0);
+  auto link = MakeLink(Options(fake.address()), store.get());
+  EXPECT_TRUE(link->SessionStep());  // snapshot
+  ASSERT_TRUE(
+      common::FailPoints::Global().ArmFromString("router_link.drop_batch=error,times=1").ok());
+  Put(*store, 1);
+  EXPECT_TRUE(link->SessionStep());  // batch 1: dropped in transit
+  common::FailPoints::Global().Disarm("router_link.drop_batch");
+  Put(*store, 2);
+  EXPECT_TRUE(link->SessionStep());  // batch 2
+  ASSERT_TRUE(WaitFor(fake.router(), [](const Received& r) { return r.published.size() == 2; }));
+  EXPECT_THAT(StreamShape(fake.router().received()),
+              ElementsAre("snapshot 0 chunk 0 last", "batch 2"));
+  EXPECT_EQ(link->Stats().batches_dropped, 1u);
+  EXPECT_EQ(link->Stats().batches_sent, 1u);
+}
+
+TEST_F(RouterLinkTest, NodeRegistersWithEveryRouterReplicaUnderOneEpoch) {
+  FakeRouterServer fake_a, fake_b;
+  NodeOptions o;
+  o.listen = "127.0.0.1:0";
+  o.data_dir = dir_;
+  o.dram_bytes = 8 * kMiB;
+  o.router = Options(absl::StrCat(fake_a.address(), ",", fake_b.address()));
+  o.router.epoch = 0;  // the node picks one, the same for both
+  auto node = Node::Create(o);
+  ASSERT_TRUE(node.ok()) << node.status();
+  ASSERT_TRUE((*node)->Serve().ok());
+  ASSERT_EQ((*node)->router_links().size(), 2u);
+  ASSERT_TRUE(WaitFor(fake_a.router(), Snapshots(1)));
+  ASSERT_TRUE(WaitFor(fake_b.router(), Snapshots(1)));
+  Put(*(*node)->store(), 9);
+  for (FakeRouterServer* f : {&fake_a, &fake_b}) {
+    ASSERT_TRUE(WaitFor(f->router(), [](const Received& r) { return !r.batch_events().empty(); }));
+  }
+  EXPECT_TRUE((*node)->Shutdown(absl::Seconds(1)).ok());
+  const Received ra = fake_a.router().received(), rb = fake_b.router().received();
+  EXPECT_EQ(ra.registrations[0].epoch(), rb.registrations[0].epoch());
+  EXPECT_NE(ra.registrations[0].epoch(), 0u);
+  EXPECT_THAT(ra.batch_events(), ElementsAre("+dram 9"));
+  EXPECT_THAT(rb.batch_events(), ElementsAre("+dram 9"));
+  ASSERT_FALSE(rb.heartbeats.empty());
+  EXPECT_TRUE(rb.heartbeats.back().load().draining());
+}
+
+TEST_F(RouterLinkTest, NodeRefusesARouterListWithABadOrRepeatedReplica) {
+  NodeOptions o;
+  o.listen = "127.0.0.1:0";
+  o.data_dir = dir_;
+  o.router = Options("127.0.0.1:1,127.0.0.1:1");
+  EXPECT_TRUE(absl::IsInvalidArgument(o.Validate()));
+  o.router = Options("127.0.0.1:1,nohostport");
+  EXPECT_TRUE(absl::IsInvalidArgument(o.Validate()));
+  o.router = Options("127.0.0.1:1, 127.0.0.1:2");
+  EXPECT_TRUE(o.Validate().ok());
 }
 
 }  // namespace

@@ -17,11 +17,15 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
+#include "common/fail_point.h"
 #include "common/status_macros.h"
 #include "common/work_pool.h"
 #include "rocksdb/cache.h"
 #include "rocksdb/db.h"
+#include "rocksdb/env.h"
+#include "rocksdb/file_system.h"
 #include "rocksdb/filter_policy.h"
+#include "rocksdb/listener.h"
 #include "rocksdb/options.h"
 #include "rocksdb/table.h"
 #include "rocksdb/write_batch.h"
@@ -90,6 +94,26 @@ std::optional<BlockInfo> DecodeMeta(std::string_view key, std::string_view value
   return info;
 }
 
+// A failed read of a payload: the file system's I/O errors are Unavailable (a miss now; the block
+// may read fine later, so the store keeps it), corruption RocksDB detects is DataLoss.
+absl::Status FromRocksRead(const rocksdb::Status& s, const std::string& what) {
+  if (s.IsIOError() && !s.IsNoSpace()) {
+    return absl::UnavailableError(absl::StrCat("ssd tier: ", what, ": ", s.ToString()));
+  }
+  return FromRocks(s, what);
+}
+
+// RocksDB would otherwise recover from a full disk by itself, from a thread that polls free space
+// on its own schedule; the tier resumes from its writes instead (Impl::MaybeResume), on the
+// injected clock, so recovery is deterministic in tests and happens when there is work to write.
+class NoAutoRecovery final : public rocksdb::EventListener {
+ public:
+  void OnErrorRecoveryBegin(rocksdb::BackgroundErrorReason /*reason*/,
+                            rocksdb::Status /*bg_error*/, bool* auto_recovery) override {
+    *auto_recovery = false;
+  }
+};
+
 rocksdb::Slice ToSlice(std::span<const std::byte> bytes) {
   return {reinterpret_cast<const char*>(bytes.data()), bytes.size()};
 }
@@ -151,6 +175,8 @@ rocksdb::ColumnFamilyOptions FamilyOptions(const std::shared_ptr<rocksdb::TableF
 struct SsdTier::Impl {
   SsdTierOptions options;
   bool direct_io = false;
+  // The Env over options.file_system (null: the default Env); outlives db (Close runs first).
+  std::unique_ptr<rocksdb::Env> env;
   rocksdb::DB* db = nullptr;
   rocksdb::ColumnFamilyHandle* payload_cf = nullptr;  // "default"
   rocksdb::ColumnFamilyHandle* meta_cf = nullptr;     // "meta"
@@ -170,7 +196,37 @@ struct SsdTier::Impl {
   // Runs the groups of a ReadBatch in parallel (read_threads - 1 workers plus the caller).
   std::unique_ptr<common::WorkPool> readers;
 
+  // Resume after a write error: at most once per options.resume_interval.
+  absl::Mutex resume_mu;
+  std::optional<absl::Time> last_resume ABSL_GUARDED_BY(resume_mu);
+  uint64_t resume_attempts ABSL_GUARDED_BY(resume_mu) = 0;
+  uint64_t resumes ABSL_GUARDED_BY(resume_mu) = 0;
+
   ~Impl() { Close(); }
+
+  // Called after a write or flush failed with `s`. RocksDB stops taking writes after a background
+  // error (a flush that found the disk full); once per resume_interval this asks it to resume
+  // (re-flushing what it holds). True when it did, so the caller retries once.
+  bool MaybeResume(const rocksdb::Status& s) {
+    if (s.ok() || s.IsInvalidArgument() || s.IsNotFound()) return false;
+    const absl::Time now = options.clock->Now();
+    {
+      absl::MutexLock lock(&resume_mu);
+      if (last_resume.has_value() && now - *last_resume < options.resume_interval) return false;
+      last_resume = now;
+      ++resume_attempts;
+    }
+    const rocksdb::Status resumed = db->Resume();
+    if (!resumed.ok()) {
+      // At most once per resume_interval, so a full disk logs a line a second at worst.
+      std::fprintf(stderr, "ssd tier: %s: writes stay stopped: %s\n", options.path.c_str(),
+                   resumed.ToString().c_str());
+      return false;
+    }
+    absl::MutexLock lock(&resume_mu);
+    ++resumes;
+    return true;
+  }
 
   rocksdb::Status OpenDb(bool direct) {
     rocksdb::DBOptions db_options;
@@ -190,6 +246,8 @@ struct SsdTier::Impl {
     // keeps up; blob garbage collection rides on it.
     db_options.max_background_compactions = 1;
     db_options.writable_file_max_buffer_size = options.write_io_bytes;
+    if (env != nullptr) db_options.env = env.get();
+    db_options.listeners.push_back(std::make_shared<NoAutoRecovery>());
 
     rocksdb::BlockBasedTableOptions table_options;
     // Bloom filters answer most misses without touching disk; 10 bits/key is ~1% false positives.
@@ -296,7 +354,7 @@ struct SsdTier::Impl {
                                                 const rocksdb::Status& s,
                                                 std::shared_ptr<ReadValue> value) {
     // NotFound here means the block was erased after the index lookup: an ordinary miss.
-    if (!s.ok()) return FromRocks(s, absl::StrCat("read ", key.DebugString()));
+    if (!s.ok()) return FromRocksRead(s, absl::StrCat("read ", key.DebugString()));
     rocksdb::PinnableSlice& slice = value->slice;
     if (slice.size() != entry.size) {
       return absl::DataLossError(absl::StrCat("ssd tier: ", key.DebugString(), " holds ",
@@ -326,6 +384,8 @@ absl::Status SsdTierOptions::Validate() const {
     return absl::InvalidArgumentError("ssd tier: write_io_bytes must be a multiple of 4 KiB");
   if (read_threads < 1 || read_threads > 64)
     return absl::InvalidArgumentError("ssd tier: read_threads must be 1-64");
+  if (resume_interval < absl::ZeroDuration())
+    return absl::InvalidArgumentError("ssd tier: resume_interval must be >= 0");
   return absl::OkStatus();
 }
 
@@ -334,6 +394,8 @@ absl::StatusOr<std::unique_ptr<SsdTier>> SsdTier::Open(const SsdTierOptions& opt
   STRATA_RETURN_IF_ERROR(PrepareDirectory(options.path));
   auto impl = std::make_unique<Impl>();
   impl->options = options;
+  if (impl->options.clock == nullptr) impl->options.clock = common::Clock::Real();
+  if (options.file_system != nullptr) impl->env = rocksdb::NewCompositeEnv(options.file_system);
   impl->readers = std::make_unique<common::WorkPool>(static_cast<size_t>(options.read_threads - 1));
   impl->write_options.disableWAL = true;  // payloads would be written twice; Flush() is durability
   impl->read_options.readahead_size = 0;  // random multi-MB reads: readahead would only waste I/O
@@ -378,6 +440,10 @@ std::vector<absl::Status> SsdTier::PutBatch(std::span<const BlockInfo> infos,
     for (absl::Status& s : out) s = absl::InvalidArgumentError("ssd tier: infos/payloads mismatch");
     return out;
   }
+  if (absl::Status injected = STRATA_FAIL_POINT("ssd.put"); !injected.ok()) {
+    for (absl::Status& s : out) s = injected;
+    return out;
+  }
   const uint64_t capacity = impl_->options.capacity_bytes;
   absl::MutexLock write_lock(&impl_->write_mu);
   // What this batch does to the index, applied only once RocksDB has taken the batch. A key
@@ -420,7 +486,9 @@ std::vector<absl::Status> SsdTier::PutBatch(std::span<const BlockInfo> infos,
     }
   }
   if (accepted.empty()) return out;
-  absl::Status written = FromRocks(impl_->db->Write(impl_->write_options, &batch), "write");
+  rocksdb::Status write = impl_->db->Write(impl_->write_options, &batch);
+  if (impl_->MaybeResume(write)) write = impl_->db->Write(impl_->write_options, &batch);
+  absl::Status written = FromRocks(write, "write");
   if (!written.ok()) {
     for (size_t i : accepted) out[i] = written;
     return out;
@@ -440,6 +508,7 @@ std::vector<absl::Status> SsdTier::PutBatch(std::span<const BlockInfo> infos,
 absl::StatusOr<BlockHandle> SsdTier::Read(const BlockKey& key) {
   std::optional<IndexEntry> entry = impl_->Lookup(key);
   if (!entry.has_value()) return absl::NotFoundError(absl::StrCat("ssd tier: ", key.DebugString()));
+  STRATA_RETURN_IF_ERROR(STRATA_FAIL_POINT("ssd.read"));
   auto value = std::make_shared<ReadValue>();
   rocksdb::Status s =
       impl_->db->Get(impl_->read_options, impl_->payload_cf, key.Encode(), &value->slice);
@@ -484,8 +553,12 @@ std::vector<absl::StatusOr<BlockHandle>> SsdTier::ReadBatch(std::span<const Bloc
     // Moving a PinnableSlice moves its pin or its string buffer, never the bytes.
     auto value = std::make_shared<ReadValue>();
     value->slice = std::move(values[hit]);
-    out.push_back(Impl::MakeHandle(keys[i], *entries[i], statuses[hit], std::move(value)));
     ++hit;
+    if (absl::Status injected = STRATA_FAIL_POINT("ssd.read"); !injected.ok()) {
+      out.push_back(injected);
+      continue;
+    }
+    out.push_back(Impl::MakeHandle(keys[i], *entries[i], statuses[hit - 1], std::move(value)));
   }
   return out;
 }
@@ -516,11 +589,25 @@ absl::Status SsdTier::ForEachBlock(const std::function<void(const BlockInfo&)>& 
 absl::Status SsdTier::Flush() {
   // The durability point: with the WAL off, data is safe from a crash only once the memtables are
   // in blob/SST files and the MANIFEST names them. Atomic flush writes both families as one unit.
+  STRATA_RETURN_IF_ERROR(STRATA_FAIL_POINT("ssd.flush"));
   rocksdb::FlushOptions flush_options;
   flush_options.wait = true;
-  return FromRocks(impl_->db->Flush(flush_options, {impl_->payload_cf, impl_->meta_cf}), "flush");
+  const std::vector<rocksdb::ColumnFamilyHandle*> families = {impl_->payload_cf, impl_->meta_cf};
+  rocksdb::Status s = impl_->db->Flush(flush_options, families);
+  if (impl_->MaybeResume(s)) s = impl_->db->Flush(flush_options, families);
+  return FromRocks(s, "flush");
 }
 
 bool SsdTier::direct_io() const { return impl_->direct_io; }
+
+uint64_t SsdTier::resume_attempts() const {
+  absl::MutexLock lock(&impl_->resume_mu);
+  return impl_->resume_attempts;
+}
+
+uint64_t SsdTier::resumes() const {
+  absl::MutexLock lock(&impl_->resume_mu);
+  return impl_->resumes;
+}
 
 }  // namespace strata::cachenode

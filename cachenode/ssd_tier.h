@@ -11,6 +11,15 @@
 // every block written before it durable against a process crash (memtable flushed to blob/SST
 // files). Blocks not yet flushed may be lost on a crash; they are never returned corrupted.
 //
+// Faults. A full disk makes puts and Flush() return ResourceExhausted (never Internal or DataLoss)
+// while reads go on. RocksDB then stops taking writes (a background error); the tier does not let
+// RocksDB's own polling recover, but asks it to resume from the next failing write or flush, at
+// most once per resume_interval of the injected clock, so service comes back without a restart
+// once space returns and tests step it deterministically. A read that the file system fails is
+// Unavailable (a miss; the block stays indexed), a record RocksDB finds corrupt is DataLoss; bytes
+// that arrive wrong are caught by the store's xxh3 check. Fail points (test builds): "ssd.put",
+// "ssd.read", "ssd.flush".
+//
 // Thread-safe.
 #pragma once
 
@@ -19,7 +28,13 @@
 #include <string>
 
 #include "absl/status/statusor.h"
+#include "absl/time/time.h"
 #include "cachenode/tier.h"
+#include "common/clock.h"
+
+namespace rocksdb {
+class FileSystem;
+}  // namespace rocksdb
 
 namespace strata::cachenode {
 
@@ -47,6 +62,15 @@ struct SsdTierOptions {
   // once faster than one after another, and without io_uring in Debian's RocksDB a thread per read
   // is how to get there. 1: MultiGet on the caller's thread only.
   int read_threads = 4;
+  // The file system RocksDB runs on; null: the local one. Tests pass a FaultInjectionFileSystem
+  // (fault_fs.h) to inject I/O errors, corruption, lost writes and a full disk.
+  std::shared_ptr<rocksdb::FileSystem> file_system;
+  // After RocksDB stopped on a write error (disk full), the next failing write or flush asks it to
+  // resume at most this often: each try re-flushes the memtables, so trying on every put of a full
+  // disk would only burn I/O. Shorter brings service back sooner once space returns.
+  absl::Duration resume_interval = absl::Seconds(1);
+  // Clock of resume_interval; null: the real clock. Must outlive the tier.
+  common::Clock* clock = nullptr;
 
   // InvalidArgument naming the first bad field.
   absl::Status Validate() const;
@@ -77,8 +101,13 @@ class SsdTier final : public Tier {
   // rebuild the node's index.
   absl::Status ForEachBlock(const std::function<void(const BlockInfo&)>& fn) const;
 
-  // Makes every block written so far durable against a process crash.
+  // Makes every block written so far durable against a process crash. ResourceExhausted when the
+  // disk is full; the blocks stay readable (from memory) and are flushed by a later Flush.
   absl::Status Flush();
+
+  // Times RocksDB was asked to resume after a write error, and how often that worked.
+  uint64_t resume_attempts() const;
+  uint64_t resumes() const;
 
   // True when direct I/O is in effect (false after a fallback).
   bool direct_io() const;

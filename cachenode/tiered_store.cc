@@ -13,6 +13,15 @@ namespace {
 constexpr uint8_t Bit(TierKind t) { return static_cast<uint8_t>(1u << static_cast<int>(t)); }
 constexpr int Idx(TierKind t) { return static_cast<int>(t); }
 constexpr TierKind kOrder[kNumTiers] = {TierKind::kHbm, TierKind::kDram, TierKind::kSsd};
+
+// True when a ResourceExhausted put into `tier` may succeed after an eviction. The SSD tier's only
+// own bound is its capacity; when it refuses a block that fits that bound, the disk itself is full
+// and evicting would only throw away blocks (their deletes cannot even be written).
+bool EvictionCanHelp(Tier* tier, uint64_t charge) {
+  if (tier->kind() != TierKind::kSsd) return true;  // slab tiers: fragmentation, pinned slots
+  const TierUsage u = tier->Usage();
+  return u.used_bytes + charge > u.capacity_bytes;
+}
 }  // namespace
 
 absl::Status TieredStoreOptions::Validate() const {
@@ -169,7 +178,10 @@ absl::Status TieredStore::PutCopyLocked(TierKind t, const BlockInfo& info,
       return s;
     }
     // Slab fragmentation or pinned memory: free one more block and retry.
-    if (!absl::IsResourceExhausted(s) || !EvictOneLocked(t, info.key)) return s;
+    if (!absl::IsResourceExhausted(s) || !EvictionCanHelp(tier, charge) ||
+        !EvictOneLocked(t, info.key)) {
+      return s;
+    }
   }
 }
 
@@ -191,7 +203,10 @@ absl::Status TieredStore::PutCopyUnlocked(TierKind t, const BlockInfo& info,
       counters_[Idx(t)].bytes_written += info.size;
       return s;
     }
-    if (!absl::IsResourceExhausted(s) || !EvictOneLocked(t, info.key)) return s;
+    if (!absl::IsResourceExhausted(s) || !EvictionCanHelp(tier, charge) ||
+        !EvictOneLocked(t, info.key)) {
+      return s;
+    }
   }
 }
 
@@ -255,26 +270,34 @@ absl::StatusOr<TierKind> TieredStore::PutChecked(const BlockInfo& info,
 
 void TieredStore::RecordPutLocked(const BlockInfo& info, TierKind t) {
   Entry& e = entries_[info.key];
-  // A re-put may carry different bytes: copies elsewhere are stale now.
+  // A re-put of the same bytes (same size and checksum: a retry, or a second engine storing the
+  // same prefix) keeps the copies elsewhere: an SSD copy may be durable (Sync), and erasing it
+  // would make the block non-durable until it is written and flushed again. Different bytes make
+  // the other copies stale.
+  const bool same_bytes =
+      e.present != 0 && e.info.size == info.size && e.info.checksum == info.checksum;
   for (TierKind other : kOrder) {
-    if (other != t && Has(e, other)) {
+    if (other != t && Has(e, other) && !same_bytes) {
       lru_[Idx(other)].erase(LruKeyOf(e));
       e.present &= static_cast<uint8_t>(~Bit(other));
       (void)tiers_[Idx(other)]->Erase(info.key);
       EmitLocked(BlockEventKind::kRemoved, other, info.key);
     }
   }
-  // A re-put into the tier that already holds the key changes its recency, not its tier set:
-  // the copy stays present (no removed/stored pair for the router), only its LRU slot moves.
-  const bool already_here = Has(e, t);
-  if (already_here) lru_[Idx(t)].erase(LruKeyOf(e));
+  // Every copy kept changes its recency, not the tier set (no removed/stored pair for the router):
+  // the LRU keys carry the stamp, so they move.
+  for (TierKind k : kOrder) {
+    if (Has(e, k)) lru_[Idx(k)].erase(LruKeyOf(e));
+  }
   e.info = info;
   e.generation = next_generation_++;
   e.hits_in_tier = 0;
   e.stamp = next_stamp_++;
-  if (already_here) lru_[Idx(t)].insert(LruKeyOf(e));
+  for (TierKind k : kOrder) {
+    if (Has(e, k)) lru_[Idx(k)].insert(LruKeyOf(e));
+  }
   AddCopyLocked(e, t);
-  if (t != TierKind::kSsd && tier(TierKind::kSsd) != nullptr) {
+  if (t != TierKind::kSsd && tier(TierKind::kSsd) != nullptr && !Has(e, TierKind::kSsd)) {
     if (!e.write_pending) {
       e.write_pending = true;
       ++write_pending_;
@@ -381,6 +404,9 @@ BlockRead TieredStore::ReadVerified(const BlockKey& key,
   // Each pass reads the best remaining copy; a bad copy is dropped, so this ends within kNumTiers
   // passes (plus a few for copies that moved under us).
   bool saw_corruption = false;
+  // Tiers whose read failed with an I/O error (Unavailable) in this call: skipped, not dropped,
+  // since the copy may read fine later.
+  uint8_t unreadable = 0;
   for (int attempt = 0; attempt < 2 * kNumTiers; ++attempt) {
     TierKind t;
     uint64_t expected;
@@ -388,10 +414,19 @@ BlockRead TieredStore::ReadVerified(const BlockKey& key,
     {
       absl::MutexLock lock(&mu_);
       auto it = entries_.find(key);
-      std::optional<TierKind> best = it == entries_.end() ? std::nullopt : BestTier(it->second);
+      std::optional<TierKind> best;
+      if (it != entries_.end()) {
+        for (TierKind k : kOrder) {
+          if (Has(it->second, k) && (unreadable & Bit(k)) == 0) {
+            best = k;
+            break;
+          }
+        }
+      }
       if (!best.has_value()) break;
       t = *best;
-      if (options.prefer_dram && t != TierKind::kDram && Has(it->second, TierKind::kDram)) {
+      if (options.prefer_dram && t != TierKind::kDram && Has(it->second, TierKind::kDram) &&
+          (unreadable & Bit(TierKind::kDram)) == 0) {
         t = TierKind::kDram;
         preferred = true;
       }
@@ -412,9 +447,14 @@ BlockRead TieredStore::ReadVerified(const BlockKey& key,
       if (verify && !preferred) MaybePromote(key, t, *handle);
       return BlockRead{absl::OkStatus(), t, std::move(handle).value(), verify};
     }
+    if (!handle.ok() && absl::IsUnavailable(handle.status())) {
+      // An I/O error (or an injected fault): try a lower copy now, this one again next time.
+      unreadable |= Bit(t);
+      continue;
+    }
     absl::MutexLock lock(&mu_);
     if (handle.ok() || !absl::IsNotFound(handle.status())) {
-      // Wrong bytes, or an I/O error (a corrupt SSD record reads as DataLoss): never served.
+      // Wrong bytes, or a corrupt record (a corrupt SSD record reads as DataLoss): never served.
       ++counters_[Idx(t)].checksum_failures;
       saw_corruption = true;
       DropCopyLocked(key, t);
@@ -431,6 +471,12 @@ BlockRead TieredStore::ReadVerified(const BlockKey& key,
   if (saw_corruption) {
     return BlockRead{absl::DataLossError(
                          absl::StrCat("every copy of ", key.DebugString(), " failed its checksum")),
+                     TierKind::kDram,
+                     {}};
+  }
+  if (unreadable != 0) {
+    return BlockRead{absl::UnavailableError(absl::StrCat("no copy of ", key.DebugString(),
+                                                         " could be read now (I/O error)")),
                      TierKind::kDram,
                      {}};
   }
@@ -567,6 +613,7 @@ size_t TieredStore::FlushWriteBehind() {
   std::vector<uint64_t> generations;
   {
     absl::MutexLock lock(&mu_);
+    std::vector<BlockKey> deferred;  // unreadable now (I/O error): retried by a later call
     uint64_t bytes = 0;
     while (!write_queue_.empty() && bytes < options_.write_behind_batch_bytes) {
       const BlockKey key = write_queue_.front();
@@ -577,6 +624,10 @@ size_t TieredStore::FlushWriteBehind() {
       }
       const std::optional<TierKind> from = BestTier(it->second);
       auto handle = tiers_[Idx(*from)]->Read(key);
+      if (!handle.ok() && absl::IsUnavailable(handle.status())) {
+        deferred.push_back(key);
+        continue;
+      }
       const bool bad_bytes =
           handle.ok() && common::Checksum(handle->data()) != it->second.info.checksum;
       if (!handle.ok() || bad_bytes) {
@@ -598,6 +649,7 @@ size_t TieredStore::FlushWriteBehind() {
       handles.push_back(std::move(handle).value());
       generations.push_back(generation);
     }
+    write_queue_.insert(write_queue_.end(), deferred.begin(), deferred.end());
   }
   if (infos.empty()) return 0;
   std::vector<std::span<const std::byte>> payloads;

@@ -78,7 +78,8 @@ struct StoreTiers {
 };
 
 struct BlockRead {
-  absl::Status status;  // OK, NotFound (absent) or DataLoss (every copy failed its checksum)
+  absl::Status status;  // OK, NotFound (absent), DataLoss (every copy failed its checksum) or
+                       // Unavailable (a copy could not be read now: an I/O error; it stays)
   TierKind tier = TierKind::kDram;  // where the payload came from, when OK
   BlockHandle handle;               // pinned payload, when OK
   bool verified = true;             // false: a DRAM copy read with verify_dram = false

@@ -406,14 +406,31 @@ TEST_F(TieredStoreTest, EvictionWithoutALowerTierEmitsRemoved) {
   EXPECT_THAT(sink.Take(), ElementsAre("+dram 1.0", "-dram 1.0", "+dram 2.0"));
 }
 
-TEST_F(TieredStoreTest, RePutRemovesStaleCopiesButEmitsNothingForTheTierThatKeepsIt) {
+TEST_F(TieredStoreTest, RePutOfOtherBytesRemovesStaleCopiesButEmitsNothingForTheTierThatKeepsIt) {
+  auto s = Open({0, 8 * kMiB, 64 * kMiB});
+  ASSERT_TRUE(Put(*s, 1, 0, kMiB).ok());
+  ASSERT_EQ(s->FlushWriteBehind(), 1u);
+  RecordingSink sink;
+  s->SetEventSink(&sink);
+  ASSERT_TRUE(Put(*s, 1, 0, kMiB / 2).ok());  // other size, other checksum
+  EXPECT_THAT(sink.Take(), ElementsAre("-ssd 1.0"));  // DRAM held it before and after
+  EXPECT_EQ(s->Stats().persisted_blocks, 0u);
+}
+
+TEST_F(TieredStoreTest, RePutOfTheSameBytesKeepsThePersistedCopy) {
+  // A retry, or a second engine storing the same prefix: the SSD copy (perhaps made durable by a
+  // Sync) must not be erased, or a crash before the next flush would lose a durable block.
   auto s = Open({0, 8 * kMiB, 64 * kMiB});
   ASSERT_TRUE(Put(*s, 1, 0, kMiB).ok());
   ASSERT_EQ(s->FlushWriteBehind(), 1u);
   RecordingSink sink;
   s->SetEventSink(&sink);
   ASSERT_TRUE(Put(*s, 1, 0, kMiB).ok());
-  EXPECT_THAT(sink.Take(), ElementsAre("-ssd 1.0"));  // DRAM held it before and after
+  EXPECT_TRUE(sink.Take().empty());
+  EXPECT_EQ(s->Stats().persisted_blocks, 1u);
+  EXPECT_EQ(s->Stats().write_behind_pending, 0u);
+  EXPECT_EQ(s->FlushWriteBehind(), 0u);  // nothing to write again
+  EXPECT_EQ(Get(*s, 1, 0).value(), TierKind::kDram);
 }
 
 TEST_F(TieredStoreTest, ChecksumFailureEmitsRemovedForTheBadCopy) {

@@ -377,6 +377,16 @@ absl::StatusOr<v1::StatsResponse> CacheNodeClient::Stats() {
   return response;
 }
 
+absl::StatusOr<v1::SyncResponse> CacheNodeClient::Sync() {
+  v1::SyncResponse response;
+  // One attempt only: UNAVAILABLE may mean the node died, and a Sync answered by the restarted
+  // node would say nothing about the puts its previous run acknowledged (they may be lost).
+  STRATA_RETURN_IF_ERROR(CallUnary(RetryBudget{options_.deadline, 1}, *stub_,
+                                   &v1::CacheNode::StubInterface::Sync, v1::SyncRequest(),
+                                   &response));
+  return response;
+}
+
 absl::StatusOr<v1::RegisterNamespaceResponse> CacheNodeClient::RegisterNamespace(
     std::string_view name) {
   STRATA_RETURN_IF_ERROR(common::ValidateNamespaceName(name));

@@ -143,6 +143,15 @@ class CacheNodeClient {
   // The node's tier usage and counters.
   absl::StatusOr<strata::v1::StatsResponse> Stats();
 
+  // Makes every block whose Put returned before this call durable against a crash of the node
+  // (cachenode.proto, SyncRequest): once it returns OK they survive a SIGKILL. A Put alone is
+  // acknowledged into memory only. FailedPrecondition when the node has no SSD tier;
+  // ResourceExhausted when its SSD tier cannot take the blocks. Never retried: after UNAVAILABLE
+  // the node may have restarted and lost unsynced puts, so put them again before the next Sync.
+  // Can take as long as writing what write-behind has not written yet plus one memtable flush: a
+  // checkpoint, not a per-put call.
+  absl::StatusOr<strata::v1::SyncResponse> Sync();
+
   // Makes `name` known to the node (created=false when it already was). InvalidArgument for a bad
   // name, checked here before any RPC.
   absl::StatusOr<strata::v1::RegisterNamespaceResponse> RegisterNamespace(std::string_view name);

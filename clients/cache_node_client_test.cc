@@ -2,8 +2,10 @@
 
 #include <random>
 
+#include "absl/synchronization/mutex.h"
 #include "clients/fake_cache_node.h"
 #include "common/checksum.h"
+#include "common/grpc_server.h"
 #include "common/namespace_id.h"
 #include "gtest/gtest.h"
 
@@ -216,6 +218,54 @@ TEST_F(CacheNodeClientTest, DoesNotRetryOtherCodes) {
   EXPECT_TRUE(absl::IsFailedPrecondition(r.status())) << r.status();
   EXPECT_EQ(r.status().message(), "no");
   EXPECT_EQ(node_.calls(), 1);
+}
+
+// A node that serves only Sync: UNAVAILABLE for the first `unavailable` calls (as a node that is
+// restarting), then fixed counts.
+class SyncOnlyNode final : public v1::CacheNode::Service {
+ public:
+  explicit SyncOnlyNode(int unavailable) : unavailable_(unavailable) {}
+  grpc::Status Sync(grpc::ServerContext*, const v1::SyncRequest*,
+                    v1::SyncResponse* response) override {
+    absl::MutexLock lock(&mu_);
+    if (++calls_ <= unavailable_) return grpc::Status(grpc::UNAVAILABLE, "restarting");
+    response->set_persisted_blocks(2);
+    response->set_durable_blocks(5);
+    return grpc::Status::OK;
+  }
+  int calls() {
+    absl::MutexLock lock(&mu_);
+    return calls_;
+  }
+
+ private:
+  const int unavailable_;
+  absl::Mutex mu_;
+  int calls_ ABSL_GUARDED_BY(mu_) = 0;
+};
+
+TEST(CacheNodeClientSyncTest, ReturnsTheNodesCountsAndNeverRetriesUnavailable) {
+  SyncOnlyNode node(1);
+  absl::StatusOr<common::GrpcServer> server =
+      common::StartGrpcServer("127.0.0.1:0", {&node}, 4 << 20);
+  ASSERT_TRUE(server.ok()) << server.status();
+  ClientOptions options;
+  options.target = "127.0.0.1:" + std::to_string(server->port);
+  options.max_attempts = 3;  // retries other calls; Sync must still not be retried
+  auto client = CacheNodeClient::Connect(options);
+  ASSERT_TRUE(client.ok()) << client.status();
+
+  // A retry could reach a restarted node whose OK would not cover the first run's puts.
+  absl::StatusOr<v1::SyncResponse> first = (*client)->Sync();
+  EXPECT_TRUE(absl::IsUnavailable(first.status())) << first.status();
+  EXPECT_EQ(node.calls(), 1);
+
+  absl::StatusOr<v1::SyncResponse> second = (*client)->Sync();
+  ASSERT_TRUE(second.ok()) << second.status();
+  EXPECT_EQ(second->persisted_blocks(), 2u);
+  EXPECT_EQ(second->durable_blocks(), 5u);
+  EXPECT_EQ(node.calls(), 2);
+  server->server->Shutdown();
 }
 
 TEST_F(CacheNodeClientTest, UnreachableNodeIsUnavailable) {

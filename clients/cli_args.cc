@@ -45,6 +45,9 @@ Cache node commands (need --node, or --host/--port; put, get and lookup also tak
   register-namespace  make a namespace known to the node
                         --namespace NS
   namespaces          list the namespaces the node accepts
+  sync                make every block the node acknowledged before this command durable:
+                      written to its SSD tier and flushed, so it survives a crash of the node
+                      (fails when the node has no SSD tier or the SSD tier cannot take them)
 
 Router commands (need --router):
   route               ask the router which node should serve a request
@@ -120,7 +123,8 @@ enum FlagBit : uint32_t {
   kExperimentSetBit = 1u << 10,
   kReportOutcomeBit = 1u << 11,
   kLocateBit = 1u << 12,
-  kAllBits = (1u << 13) - 1,
+  kSyncBit = 1u << 13,
+  kAllBits = (1u << 14) - 1,
   kChainBits = kRouteBit | kLocateBit,  // commands that take a chain as hashes or tokens
 };
 
@@ -181,6 +185,7 @@ constexpr CommandSpec kCommands[] = {
     {"stats", CliCommand::kStats, kStatsBit},
     {"register-namespace", CliCommand::kRegisterNamespace, kRegisterBit},
     {"namespaces", CliCommand::kNamespaces, kNamespacesBit},
+    {"sync", CliCommand::kSync, kSyncBit},
     {"route", CliCommand::kRoute, kRouteBit, true},
     {"locate", CliCommand::kLocate, kLocateBit, true},
     {"nodes", CliCommand::kNodes, kNodesBit, true},
@@ -441,6 +446,7 @@ absl::Status CheckRequired(const FlagValues& flags, const CliArgs& args) {
       return require("ttft-ms");
     case CliCommand::kStats:
     case CliCommand::kNamespaces:
+    case CliCommand::kSync:
     case CliCommand::kNodes:
     case CliCommand::kExperimentReport:
     case CliCommand::kExperimentSet:  // its SPEC operand is checked with the command words

@@ -29,6 +29,7 @@ enum class CliCommand {
   kStats,
   kRegisterNamespace,
   kNamespaces,
+  kSync,
   // Router commands.
   kRoute,
   kLocate,

@@ -129,8 +129,20 @@ TEST(ParseCliArgsTest, LookupAndDeleteTakeHashLists) {
 TEST(ParseCliArgsTest, CommandsWithoutFlags) {
   EXPECT_EQ(Parse({"--node", "n:1", "stats"})->command, CliCommand::kStats);
   EXPECT_EQ(Parse({"--node", "n:1", "namespaces"})->command, CliCommand::kNamespaces);
+  EXPECT_EQ(Parse({"--node", "n:1", "sync"})->command, CliCommand::kSync);
   EXPECT_EQ(Parse({"--node", "n:1", "register-namespace", "--namespace", "a.b"})->command,
             CliCommand::kRegisterNamespace);
+}
+
+TEST(ParseCliArgsTest, SyncTalksToANodeAndTakesNoBlockFlags) {
+  EXPECT_EQ(Parse({"sync", "--node", "n:1"})->node, "n:1");
+  EXPECT_EQ(ErrorOf({"sync", "--router", "r:1"}),
+            "--node HOST:PORT is required (sync talks to a cache node; --router names the router)");
+  EXPECT_EQ(ErrorOf({"--node", "n:1", "sync", "--namespace", "a"}),
+            "--namespace does not apply to sync");
+  EXPECT_EQ(ErrorOf({"--node", "n:1", "sync", "--local", "/tmp/s"}),
+            "--local does not apply to sync");
+  EXPECT_NE(CliCommandUsage("sync").find("survives a crash of the node"), std::string::npos);
 }
 
 TEST(ParseCliArgsTest, UsageErrorsSayWhatIsWrong) {
@@ -338,6 +350,7 @@ TEST(CliUsageTest, ListsEveryCommandAndFlag) {
                                 "stats",
                                 "register-namespace",
                                 "namespaces",
+                                "sync",
                                 "--node",
                                 "--output",
                                 "--timeout",

@@ -322,6 +322,12 @@ CliOutcome RunCliCommand(const CliArgs& args, CacheNodeClient& client, std::ostr
       out << FormatNamespaces(*r, args.output);
       return Ok();
     }
+    case CliCommand::kSync: {
+      absl::StatusOr<v1::SyncResponse> r = client.Sync();
+      if (!r.ok()) return RpcFail("sync", r.status());
+      out << FormatSync(*r, args.output);
+      return Ok();
+    }
     case CliCommand::kRoute:
     case CliCommand::kLocate:
     case CliCommand::kNodes:
@@ -388,6 +394,7 @@ CliOutcome RunRouterCommand(const CliArgs& args, RouterClient& client, std::ostr
     case CliCommand::kStats:
     case CliCommand::kRegisterNamespace:
     case CliCommand::kNamespaces:
+    case CliCommand::kSync:
     case CliCommand::kHelp:
       break;
   }

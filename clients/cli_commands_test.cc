@@ -137,6 +137,14 @@ TEST_F(CliCommandsTest, RpcFailureExits1WithTheCodeName) {
   EXPECT_EQ(r.error, "lookup: FAILED_PRECONDITION: unknown namespace");
 }
 
+TEST_F(CliCommandsTest, SyncFailureExits1WithTheCodeName) {
+  // The fake node implements no Sync, as a node older than the RPC would answer.
+  const CliOutcome r = Run(Args(CliCommand::kSync));
+  EXPECT_EQ(r.exit_code, kExitError);
+  EXPECT_TRUE(r.error.starts_with("sync: UNIMPLEMENTED")) << r.error;
+  EXPECT_EQ(out_.str(), "");
+}
+
 TEST_F(CliCommandsTest, MultiLineMessagesBecomeOneLine) {
   node_.FailNextCalls(1, grpc::Status(grpc::INTERNAL, "first\nsecond"));
   const CliOutcome r = Run(Args(CliCommand::kStats));

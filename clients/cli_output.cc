@@ -271,6 +271,18 @@ std::string FormatStats(const v1::StatsResponse& stats, OutputFormat format) {
   return out;
 }
 
+std::string FormatSync(const v1::SyncResponse& response, OutputFormat format) {
+  if (format == OutputFormat::kJson) {
+    return JsonObject()
+               .Num("persisted_blocks", response.persisted_blocks())
+               .Num("durable_blocks", response.durable_blocks())
+               .Done() +
+           "\n";
+  }
+  return absl::StrFormat("synced: %d blocks durable on SSD (%d of them were waiting for write-behind)\n",
+                         response.durable_blocks(), response.persisted_blocks());
+}
+
 std::string FormatNamespaces(const v1::ListNamespacesResponse& response, OutputFormat format) {
   if (format == OutputFormat::kJson) {
     return JsonObject().Raw("namespaces", NamespacesJson(response.namespaces())).Done() + "\n";

@@ -48,6 +48,9 @@ std::string FormatStats(const strata::v1::StatsResponse& stats, OutputFormat for
 std::string FormatNamespaces(const strata::v1::ListNamespacesResponse& response,
                              OutputFormat format);
 
+// JSON: {"persisted_blocks", "durable_blocks"}. Text: one line saying both.
+std::string FormatSync(const strata::v1::SyncResponse& response, OutputFormat format);
+
 std::string FormatRegisterNamespace(std::string_view name,
                                     const strata::v1::RegisterNamespaceResponse& response,
                                     OutputFormat format);

@@ -104,6 +104,17 @@ TEST(FormatNamespacesTest, TextAndJson) {
             "\n");
 }
 
+TEST(FormatSyncTest, TextAndJsonCarryBothCounts) {
+  v1::SyncResponse r;
+  r.set_persisted_blocks(3);
+  r.set_durable_blocks(40);
+  EXPECT_EQ(FormatSync(r, OutputFormat::kText),
+            "synced: 40 blocks durable on SSD (3 of them were waiting for write-behind)\n");
+  EXPECT_EQ(FormatSync(r, OutputFormat::kJson),
+            R"({"persisted_blocks":3,"durable_blocks":40})"
+            "\n");
+}
+
 TEST(FormatRegisterNamespaceTest, SaysWhetherItWasCreated) {
   v1::RegisterNamespaceResponse r;
   r.set_namespace_id(2);

@@ -1,6 +1,6 @@
 // StartGrpcServer: the one place Strata's binaries build a gRPC server, so every service gets the
-// same extras: the standard grpc.health.v1 service (SERVING once started), server reflection, and
-// explicit message size limits.
+// same extras: the standard grpc.health.v1 service (SERVING once started), server reflection,
+// explicit message size limits, and a bound on the threads the synchronous server may run.
 #pragma once
 
 #include <memory>
@@ -11,6 +11,12 @@
 #include "grpcpp/grpcpp.h"
 
 namespace strata::common {
+
+// Threads one server may run. The synchronous server adds a thread per RPC in progress, so without
+// a bound a flood of clients grows threads and memory (each RPC may hold a 4 MiB message) without
+// limit; past it, new RPCs fail with RESOURCE_EXHAUSTED (gRPC's ResourceQuota) and the server stays
+// up. Far above what the soak test's 512 clients need.
+inline constexpr int kMaxServerThreads = 1024;
 
 struct GrpcServer {
   std::unique_ptr<grpc::Server> server;

@@ -172,7 +172,7 @@ absl::StatusOr<RouteDecision> RouterCore::Route(const RouteQuery& q) {
   for (size_t i = 0; i < view.members.size(); ++i) {
     const Member& m = view.members[i];
     NodeLoad load = membership_.EffectiveLoad(m);
-    if (load.draining) continue;
+    if (load.draining || Silent(m, now)) continue;
     NodeMatch match = match_of_member[i];
     match.node = m.slot;
     for (const RememberedMatch& r : remembered) {
@@ -186,8 +186,8 @@ absl::StatusOr<RouteDecision> RouterCore::Route(const RouteQuery& q) {
     candidates.push_back(Candidate{m.slot, m.node_id, load, match});
   }
   if (candidates.empty()) {
-    return absl::UnavailableError(
-        absl::StrCat("all ", view.members.size(), " registered nodes are draining"));
+    return absl::UnavailableError(absl::StrCat(
+        "all ", view.members.size(), " registered nodes are draining or silent past the ttl"));
   }
 
   RouteContext ctx;
@@ -220,6 +220,7 @@ absl::StatusOr<RouteDecision> RouterCore::Route(const RouteQuery& q) {
   // Peers: nodes (draining ones too) holding blocks beyond the chosen node's match.
   for (const NodeMatch& h : holders) {
     if (h.node == chosen.node || h.matched <= d.match.matched) continue;
+    if (Silent(*view.Find(h.node), now)) continue;
     d.peers.push_back(PeerChoice{view.Find(h.node), d.match.matched, h.matched - d.match.matched,
                                  h.slowest});
   }

@@ -118,7 +118,9 @@ class RouterCore {
                                                             CostModel model, common::Clock* clock);
 
   // InvalidArgument for an empty or overlong chain or an unknown policy override; Unavailable when
-  // no live, non-draining node exists.
+  // no live, non-draining node exists. A node silent for longer than the membership TTL is never
+  // chosen (nor offered as a peer), even before the expiry scan removes it: a dead node leaves the
+  // routes exactly one TTL after its last heartbeat, however late that scan runs.
   absl::StatusOr<RouteDecision> Route(const RouteQuery& q);
   // Which registered nodes (draining ones too) hold a prefix of `keys`, and in which tiers.
   // Read-only: no decision id, no pending load, no experiment figures, no observer call.
@@ -154,6 +156,10 @@ class RouterCore {
   const RouterOptions& options() const { return options_; }
 
  private:
+  // A Strata node whose last heartbeat is older than the TTL (engine event sources never are).
+  bool Silent(const Member& m, absl::Time now) const {
+    return m.source == NodeSource::kStrata && now - m.last_heartbeat > membership_.options().ttl;
+  }
   struct Experiment {
     ExperimentSpec spec;
     std::vector<std::unique_ptr<Policy>> policies;  // one per arm

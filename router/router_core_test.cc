@@ -132,6 +132,31 @@ TEST_F(RouterCoreTest, SilentNodeIsRemovedAfterTheTtlAndNeverChosenAgain) {
   }
 }
 
+TEST_F(RouterCoreTest, NodeSilentPastTheTtlIsNeitherChosenNorAPeerBeforeTheExpiryScan) {
+  AddNode("a", Chain(1, 8));
+  AddNode("b", Chain(1, 4));
+  EXPECT_EQ(Route(Chain(1, 8)).chosen->node_id, "a");
+  // Exactly the TTL (3 s by default) of silence still counts as live.
+  clock_.Advance(absl::Seconds(3));
+  ASSERT_TRUE(core_->Heartbeat("b", 1, {}).ok());
+  EXPECT_EQ(Route(Chain(1, 8)).chosen->node_id, "a");
+  // One step past it, with no expiry scan run: "a" is out of every route, as chosen node and as
+  // the peer holding the longer prefix; its entries are still indexed until the scan.
+  clock_.Advance(absl::Milliseconds(1));
+  for (int i = 0; i < 5; ++i) {
+    RouteDecision d = Route(Chain(1, 8));
+    EXPECT_EQ(d.chosen->node_id, "b");
+    EXPECT_EQ(d.match.matched, 4u);
+    EXPECT_TRUE(d.peers.empty());
+  }
+  EXPECT_GT(core_->index().Stats().entries, 0u);
+  clock_.Advance(absl::Seconds(3));
+  RouteQuery q;
+  q.keys = Chain(1, 8);
+  auto none = core_->Route(q);
+  EXPECT_EQ(none.status().code(), absl::StatusCode::kUnavailable);
+}
+
 TEST_F(RouterCoreTest, ANewEpochDropsTheOldEntriesUntilItsSnapshot) {
   AddNode("a", Chain(1, 8));
   AddNode("b");
@@ -190,6 +215,11 @@ TEST_F(RouterCoreTest, SharedSystemPromptDoesNotPullEveryRequestToOneNode) {
 TEST_F(RouterCoreTest, BurstSharingANewPrefixStaysWithTheNodeItWasSentTo) {
   // Nothing is indexed yet: the prefix is being computed on the first request's node. Later
   // requests of the burst share its first 60 of 64 blocks, so waiting there beats recomputing.
+  // The nodes stay live (TTL past the 31 s below) without heartbeats, which would clear the
+  // pending load this test looks at.
+  RouterOptions o;
+  o.membership.ttl = absl::Minutes(1);
+  Make("locality", o);
   AddNode("a");
   AddNode("b");
   const RouteDecision d = Route(Chain(7, 64, 60));

@@ -117,16 +117,11 @@ strata::v1::PublishReply Rejected(uint64_t sequence, std::string message) {
   return reply;
 }
 
-// The chain a RouteRequest or LocateRequest carries (both have namespace, chain_hashes, token_ids,
-// block_tokens and cache_salt under the same names) as index keys, within the core's and the
-// service's limits. `what` names the request in errors. InvalidArgument for a bad namespace, both
-// or neither of hashes and tokens, a hash that is not 32 bytes, too many hashes or tokens, or fewer
-// tokens than one block.
+// ValidateRouteRequest for both request types (the same field names).
 template <typename Request>
-absl::StatusOr<std::vector<IndexKey>> ChainKeys(const Request& req, const RouterCore& core,
-                                                const RouterServiceOptions& options,
+absl::StatusOr<std::vector<IndexKey>> ChainKeys(const Request& req,
+                                                const RouteRequestLimits& limits,
                                                 std::string_view what) {
-  const uint32_t max_blocks = core.options().max_request_blocks;
   STRATA_RETURN_IF_ERROR(common::ValidateNamespaceName(req.namespace_()));
   const common::NamespaceId ns = common::NamespaceIdOf(req.namespace_());
   if (req.chain_hashes_size() > 0 && req.token_ids_size() > 0) {
@@ -134,9 +129,10 @@ absl::StatusOr<std::vector<IndexKey>> ChainKeys(const Request& req, const Router
   }
   std::vector<IndexKey> keys;
   if (req.chain_hashes_size() > 0) {
-    if (static_cast<uint32_t>(req.chain_hashes_size()) > max_blocks) {
+    if (static_cast<uint32_t>(req.chain_hashes_size()) > limits.max_blocks) {
       return absl::InvalidArgumentError(common::Concat(
-          what, " has ", req.chain_hashes_size(), " hashes; at most ", max_blocks, " allowed"));
+          what, " has ", req.chain_hashes_size(), " hashes; at most ", limits.max_blocks,
+          " allowed"));
     }
     keys.reserve(req.chain_hashes_size());
     for (int i = 0; i < req.chain_hashes_size(); ++i) {
@@ -148,20 +144,29 @@ absl::StatusOr<std::vector<IndexKey>> ChainKeys(const Request& req, const Router
       keys.push_back(IndexKeyOf(ns, *h));
     }
   } else if (req.token_ids_size() > 0) {
-    if (static_cast<uint32_t>(req.token_ids_size()) > options.max_route_tokens) {
-      return absl::InvalidArgumentError(common::Concat(what, " has ", req.token_ids_size(),
-                                                       " tokens; at most ",
-                                                       options.max_route_tokens, " allowed"));
+    const uint32_t tokens = static_cast<uint32_t>(req.token_ids_size());
+    if (tokens > limits.max_tokens) {
+      return absl::InvalidArgumentError(common::Concat(what, " has ", tokens, " tokens; at most ",
+                                                       limits.max_tokens, " allowed"));
     }
     const uint32_t block_tokens =
-        req.block_tokens() != 0 ? req.block_tokens() : core.cost_model().params().block_tokens;
-    const std::vector<common::ChainHash> chain =
-        common::HashChain(ns, req.cache_salt(),
-                          std::span(req.token_ids().data(), req.token_ids_size()), block_tokens);
-    if (chain.empty()) {
+        req.block_tokens() != 0 ? req.block_tokens() : limits.default_block_tokens;
+    if (block_tokens == 0) return absl::InvalidArgumentError("block_tokens must be > 0");
+    // Counted before hashing: 1M one-token blocks would cost a second of SHA-256 only to be
+    // rejected by the core's block limit afterwards.
+    const uint32_t blocks = tokens / block_tokens;
+    if (blocks == 0) {
       return absl::InvalidArgumentError(common::Concat(
-          what, " has ", req.token_ids_size(), " tokens: less than one block of ", block_tokens));
+          what, " has ", tokens, " tokens: less than one block of ", block_tokens));
     }
+    if (blocks > limits.max_blocks) {
+      return absl::InvalidArgumentError(
+          common::Concat(what, " has ", tokens, " tokens: ", blocks, " blocks of ", block_tokens,
+                         "; at most ", limits.max_blocks, " blocks allowed"));
+    }
+    const std::vector<common::ChainHash> chain = common::HashChain(
+        ns, req.cache_salt(), std::span(req.token_ids().data(), req.token_ids_size()),
+        block_tokens);
     keys.reserve(chain.size());
     for (const common::ChainHash& h : chain) keys.push_back(IndexKeyOf(ns, h));
   } else {
@@ -173,13 +178,31 @@ absl::StatusOr<std::vector<IndexKey>> ChainKeys(const Request& req, const Router
 
 }  // namespace
 
+absl::StatusOr<std::vector<IndexKey>> ValidateRouteRequest(const strata::v1::RouteRequest& req,
+                                                           const RouteRequestLimits& limits) {
+  return ChainKeys(req, limits, "route request");
+}
+
+absl::StatusOr<std::vector<IndexKey>> ValidateLocateRequest(const strata::v1::LocateRequest& req,
+                                                            const RouteRequestLimits& limits) {
+  return ChainKeys(req, limits, "locate request");
+}
+
 RouterService::RouterService(RouterCore* core, const RouterServiceOptions& options)
     : core_(core), options_(options) {}
+
+RouteRequestLimits RouterService::Limits() const {
+  RouteRequestLimits limits;
+  limits.max_blocks = core_->options().max_request_blocks;
+  limits.max_tokens = options_.max_route_tokens;
+  limits.default_block_tokens = core_->cost_model().params().block_tokens;
+  return limits;
+}
 
 absl::StatusOr<RouteQuery> RouterService::QueryFromRequest(
     const strata::v1::RouteRequest& req) const {
   RouteQuery q;
-  STRATA_ASSIGN_OR_RETURN(q.keys, ChainKeys(req, *core_, options_, "route request"));
+  STRATA_ASSIGN_OR_RETURN(q.keys, ValidateRouteRequest(req, Limits()));
   q.block_tokens = req.block_tokens();
   q.prompt_tokens = req.prompt_tokens() != 0   ? req.prompt_tokens()
                     : req.token_ids_size() > 0 ? static_cast<uint32_t>(req.token_ids_size())
@@ -228,7 +251,7 @@ grpc::Status RouterService::Route(grpc::ServerContext*, const strata::v1::RouteR
 
 grpc::Status RouterService::Locate(grpc::ServerContext*, const strata::v1::LocateRequest* req,
                                    strata::v1::LocateResponse* resp) {
-  auto keys = ChainKeys(*req, *core_, options_, "locate request");
+  auto keys = ValidateLocateRequest(*req, Limits());
   if (!keys.ok()) return ToGrpcStatus(keys.status());
   auto r = core_->Locate(*keys);
   if (!r.ok()) return ToGrpcStatus(r.status());

@@ -8,6 +8,7 @@
 #pragma once
 
 #include <cstdint>
+#include <vector>
 
 #include "common/grpc_auth.h"
 #include "router/router_core.h"
@@ -27,6 +28,30 @@ struct RouterServiceOptions {
 // gRPC message limit for the router: a snapshot chunk of max_blocks_per_message hashes plus
 // framing.
 inline constexpr int kRouterMaxMessageBytes = 8 << 20;
+
+// What a route or locate request is checked against (ValidateRouteRequest). The service fills it
+// from RouterCoreOptions::max_request_blocks, RouterServiceOptions::max_route_tokens and the cost
+// model's block_tokens.
+struct RouteRequestLimits {
+  // Most blocks a request may name, by hashes or by tokens (the core's max_request_blocks).
+  uint32_t max_blocks = 4096;
+  // Most token ids a request may carry (RouterServiceOptions::max_route_tokens).
+  uint32_t max_tokens = 1 << 20;
+  // Tokens per block when the request gives block_tokens = 0 (the cost model's default). > 0.
+  uint32_t default_block_tokens = 16;
+};
+
+// The chain a RouteRequest (or LocateRequest: same field names) names, as index keys in its
+// namespace: the given chain_hashes, or the chain of its token ids hashed with common::HashChain
+// (block_tokens per block, cache_salt in the first). Pure; what the handlers run before the core.
+// On success there are 1 to max_blocks keys. InvalidArgument for a bad namespace name, both or
+// neither of hashes and tokens, a hash that is not 32 bytes, more than max_blocks hashes, more
+// than max_tokens tokens, fewer tokens than one block, or tokens that make more than max_blocks
+// blocks (checked before any hashing: the router's CPU time is what the limit protects).
+absl::StatusOr<std::vector<IndexKey>> ValidateRouteRequest(const strata::v1::RouteRequest& req,
+                                                           const RouteRequestLimits& limits);
+absl::StatusOr<std::vector<IndexKey>> ValidateLocateRequest(const strata::v1::LocateRequest& req,
+                                                            const RouteRequestLimits& limits);
 
 // Which token roles may call which Router method (common/grpc_auth.h; admin may call all):
 // frontends (route) ask for routes and report outcomes, cache agents (node) register, heartbeat and
@@ -62,6 +87,8 @@ class RouterService final : public strata::v1::Router::Service {
   absl::StatusOr<RouteQuery> QueryFromRequest(const strata::v1::RouteRequest& req) const;
 
  private:
+  RouteRequestLimits Limits() const;
+
   RouterCore* const core_;
   const RouterServiceOptions options_;
 };

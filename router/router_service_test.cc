@@ -342,5 +342,60 @@ TEST_F(RouterServiceTest, HeartbeatForUnknownNodeIsNotFoundAndExperimentsRoundTr
             grpc::StatusCode::NOT_FOUND);
 }
 
+// ---- ValidateRouteRequest (the handlers' pure validation) ------------------------------------
+
+TEST(ValidateRouteRequestTest, TokensMakingMoreBlocksThanTheLimitAreRejectedBeforeHashing) {
+  RouteRequestLimits limits;
+  limits.max_blocks = 4;
+  limits.max_tokens = 1 << 20;
+  v1::RouteRequest req;
+  req.set_namespace_("default");
+  req.set_block_tokens(1);
+  for (uint32_t t : Tokens(5, 1)) req.add_token_ids(t);  // 5 one-token blocks: over the limit
+  const auto over = ValidateRouteRequest(req, limits);
+  EXPECT_EQ(over.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(over.status().message().find("5 blocks"), std::string_view::npos)
+      << over.status().message();
+  req.mutable_token_ids()->RemoveLast();  // exactly the limit
+  const auto at = ValidateRouteRequest(req, limits);
+  ASSERT_TRUE(at.ok()) << at.status();
+  EXPECT_EQ(at->size(), 4u);
+}
+
+TEST(ValidateRouteRequestTest, TokenKeysAreTheHashChainOfTheTokensWithTheDefaultBlockSize) {
+  RouteRequestLimits limits;
+  limits.default_block_tokens = 4;
+  v1::LocateRequest req;
+  req.set_namespace_("default");
+  req.set_cache_salt("tenant");
+  const std::vector<uint32_t> tokens = Tokens(10, 2);  // two full blocks and a partial one
+  for (uint32_t t : tokens) req.add_token_ids(t);
+  const auto keys = ValidateLocateRequest(req, limits);
+  ASSERT_TRUE(keys.ok()) << keys.status();
+  const common::NamespaceId ns = common::NamespaceIdOf("default");
+  const auto chain = common::HashChain(ns, "tenant", tokens, 4);
+  ASSERT_EQ(keys->size(), 2u);
+  EXPECT_EQ((*keys)[0], IndexKeyOf(ns, chain[0]));
+  EXPECT_EQ((*keys)[1], IndexKeyOf(ns, chain[1]));
+}
+
+TEST(ValidateRouteRequestTest, TooManyTokensOrHashesAreInvalidArgument) {
+  RouteRequestLimits limits;
+  limits.max_blocks = 2;
+  limits.max_tokens = 8;
+  v1::RouteRequest tokens;
+  tokens.set_namespace_("default");
+  for (uint32_t t : Tokens(9, 3)) tokens.add_token_ids(t);
+  EXPECT_EQ(ValidateRouteRequest(tokens, limits).status().code(),
+            absl::StatusCode::kInvalidArgument);
+  v1::RouteRequest hashes;
+  hashes.set_namespace_("default");
+  for (int i = 0; i < 3; ++i) hashes.add_chain_hashes(std::string(32, static_cast<char>('a' + i)));
+  EXPECT_EQ(ValidateRouteRequest(hashes, limits).status().code(),
+            absl::StatusCode::kInvalidArgument);
+  hashes.mutable_chain_hashes()->RemoveLast();
+  EXPECT_TRUE(ValidateRouteRequest(hashes, limits).ok());
+}
+
 }  // namespace
 }  // namespace strata::router

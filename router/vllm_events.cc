@@ -51,6 +51,11 @@ const char* TypeName(const Obj& o) {
   return "unknown";
 }
 
+absl::Status TooLarge(std::string_view where, size_t size, size_t limit) {
+  return absl::ResourceExhaustedError(common::Concat("vllm KVEventBatch: ", where, " has ", size,
+                                                     " elements; at most ", limit, " accepted"));
+}
+
 absl::Status WrongType(std::string_view where, std::string_view want, const Obj& got) {
   return Bad(where, common::Concat("expected ", want, ", got ", TypeName(got)));
 }
@@ -114,8 +119,12 @@ absl::StatusOr<EngineBlockHash> ParseHash(const Obj& o, std::string_view where) 
   return out;
 }
 
-absl::StatusOr<std::vector<EngineBlockHash>> ParseHashList(const Obj& o, std::string_view where) {
+absl::StatusOr<std::vector<EngineBlockHash>> ParseHashList(const Obj& o, std::string_view where,
+                                                           const VllmDecodeLimits& limits) {
   if (o.type != msgpack::type::ARRAY) return WrongType(where, "array of block hashes", o);
+  if (o.via.array.size > limits.max_hashes_per_event) {
+    return TooLarge(where, o.via.array.size, limits.max_hashes_per_event);
+  }
   std::vector<EngineBlockHash> out;
   out.reserve(o.via.array.size);
   for (uint32_t i = 0; i < o.via.array.size; ++i) {
@@ -126,8 +135,12 @@ absl::StatusOr<std::vector<EngineBlockHash>> ParseHashList(const Obj& o, std::st
   return out;
 }
 
-absl::StatusOr<std::vector<uint32_t>> ParseTokenIds(const Obj& o, std::string_view where) {
+absl::StatusOr<std::vector<uint32_t>> ParseTokenIds(const Obj& o, std::string_view where,
+                                                    const VllmDecodeLimits& limits) {
   if (o.type != msgpack::type::ARRAY) return WrongType(where, "array of token ids", o);
+  if (o.via.array.size > limits.max_tokens_per_event) {
+    return TooLarge(where, o.via.array.size, limits.max_tokens_per_event);
+  }
   std::vector<uint32_t> out;
   out.reserve(o.via.array.size);
   for (uint32_t i = 0; i < o.via.array.size; ++i) {
@@ -157,18 +170,20 @@ absl::StatusOr<std::optional<std::string>> ParseOptionalString(const Obj* o,
   return std::string(StrOf(*o));
 }
 
-absl::StatusOr<VllmBlockStored> ParseStored(const StructView& v, std::string_view where) {
+absl::StatusOr<VllmBlockStored> ParseStored(const StructView& v, std::string_view where,
+                                            const VllmDecodeLimits& limits) {
   VllmBlockStored s;
   STRATA_ASSIGN_OR_RETURN(const Obj* hashes, Required(v, 0, "block_hashes", where));
   STRATA_ASSIGN_OR_RETURN(s.block_hashes,
-                          ParseHashList(*hashes, common::Concat(where, ".block_hashes")));
+                          ParseHashList(*hashes, common::Concat(where, ".block_hashes"), limits));
   STRATA_ASSIGN_OR_RETURN(const Obj* parent, Required(v, 1, "parent_block_hash", where));
   if (!IsNil(parent)) {
     STRATA_ASSIGN_OR_RETURN(s.parent,
                             ParseHash(*parent, common::Concat(where, ".parent_block_hash")));
   }
   STRATA_ASSIGN_OR_RETURN(const Obj* tokens, Required(v, 2, "token_ids", where));
-  STRATA_ASSIGN_OR_RETURN(s.token_ids, ParseTokenIds(*tokens, common::Concat(where, ".token_ids")));
+  STRATA_ASSIGN_OR_RETURN(s.token_ids,
+                          ParseTokenIds(*tokens, common::Concat(where, ".token_ids"), limits));
   STRATA_ASSIGN_OR_RETURN(const Obj* size, Required(v, 3, "block_size", where));
   if (size->type != msgpack::type::POSITIVE_INTEGER || size->via.u64 == 0 ||
       size->via.u64 > UINT32_MAX) {
@@ -185,17 +200,19 @@ absl::StatusOr<VllmBlockStored> ParseStored(const StructView& v, std::string_vie
   return s;
 }
 
-absl::StatusOr<VllmBlockRemoved> ParseRemoved(const StructView& v, std::string_view where) {
+absl::StatusOr<VllmBlockRemoved> ParseRemoved(const StructView& v, std::string_view where,
+                                              const VllmDecodeLimits& limits) {
   VllmBlockRemoved r;
   STRATA_ASSIGN_OR_RETURN(const Obj* hashes, Required(v, 0, "block_hashes", where));
   STRATA_ASSIGN_OR_RETURN(r.block_hashes,
-                          ParseHashList(*hashes, common::Concat(where, ".block_hashes")));
+                          ParseHashList(*hashes, common::Concat(where, ".block_hashes"), limits));
   STRATA_ASSIGN_OR_RETURN(
       r.medium, ParseOptionalString(v.Get(1, "medium"), common::Concat(where, ".medium")));
   return r;
 }
 
-absl::StatusOr<VllmEvent> ParseEvent(const Obj& o, std::string_view where) {
+absl::StatusOr<VllmEvent> ParseEvent(const Obj& o, std::string_view where,
+                                     const VllmDecodeLimits& limits) {
   const Obj* tag = nullptr;
   std::optional<StructView> view;
   if (o.type == msgpack::type::ARRAY) {
@@ -211,13 +228,13 @@ absl::StatusOr<VllmEvent> ParseEvent(const Obj& o, std::string_view where) {
   }
   if (tag->type != msgpack::type::STR) return WrongType(where, "str event tag", *tag);
   const std::string_view name = StrOf(*tag);
-  if (name == "BlockStored") return ParseStored(*view, where);
-  if (name == "BlockRemoved") return ParseRemoved(*view, where);
+  if (name == "BlockStored") return ParseStored(*view, where, limits);
+  if (name == "BlockRemoved") return ParseRemoved(*view, where, limits);
   if (name == "AllBlocksCleared") return VllmAllBlocksCleared{};
   return Bad(where, common::Concat("unknown event tag \"", name, "\""));
 }
 
-absl::StatusOr<VllmBatch> ParseBatch(const Obj& o) {
+absl::StatusOr<VllmBatch> ParseBatch(const Obj& o, const VllmDecodeLimits& limits) {
   std::optional<StructView> view;
   if (o.type == msgpack::type::ARRAY) {
     view = StructView::Positional(o, 0);
@@ -233,18 +250,27 @@ absl::StatusOr<VllmBatch> ParseBatch(const Obj& o) {
     case msgpack::type::FLOAT64:
       batch.ts = ts->via.f64;
       break;
+    // msgpack-c's pack_double writes an integral double as an int, of either sign (found by the
+    // vllm_event_decode fuzzer: a negative whole timestamp did not survive a round trip).
     case msgpack::type::POSITIVE_INTEGER:
       batch.ts = static_cast<double>(ts->via.u64);
+      break;
+    case msgpack::type::NEGATIVE_INTEGER:
+      batch.ts = static_cast<double>(ts->via.i64);
       break;
     default:
       return WrongType("batch.ts", "float", *ts);
   }
   STRATA_ASSIGN_OR_RETURN(const Obj* events, Required(*view, 1, "events", "batch"));
   if (events->type != msgpack::type::ARRAY) return WrongType("batch.events", "array", *events);
+  if (events->via.array.size > limits.max_events) {
+    return TooLarge("batch.events", events->via.array.size, limits.max_events);
+  }
   batch.events.reserve(events->via.array.size);
   for (uint32_t i = 0; i < events->via.array.size; ++i) {
     STRATA_ASSIGN_OR_RETURN(
-        VllmEvent e, ParseEvent(events->via.array.ptr[i], common::Concat("events[", i, "]")));
+        VllmEvent e,
+        ParseEvent(events->via.array.ptr[i], common::Concat("events[", i, "]"), limits));
     batch.events.push_back(std::move(e));
   }
   STRATA_ASSIGN_OR_RETURN(
@@ -255,8 +281,14 @@ absl::StatusOr<VllmBatch> ParseBatch(const Obj& o) {
 
 }  // namespace
 
-absl::StatusOr<VllmBatch> DecodeVllmBatch(std::string_view payload) {
+absl::StatusOr<VllmBatch> DecodeVllmBatch(std::string_view payload,
+                                          const VllmDecodeLimits& limits) {
   if (payload.empty()) return Bad("batch", "empty payload");
+  if (payload.size() > limits.max_payload_bytes) {
+    return absl::ResourceExhaustedError(
+        absl::StrCat("vllm KVEventBatch: payload of ", payload.size(), " bytes; at most ",
+                     limits.max_payload_bytes, " accepted"));
+  }
   // No container can have more elements than the payload has bytes; without this cap a 5-byte
   // header claiming 2^32 elements would make msgpack allocate them up front.
   const size_t n = payload.size();
@@ -271,7 +303,7 @@ absl::StatusOr<VllmBatch> DecodeVllmBatch(std::string_view payload) {
   if (offset != payload.size()) {
     return Bad("batch", absl::StrCat(payload.size() - offset, " trailing bytes after the batch"));
   }
-  return ParseBatch(handle.get());
+  return ParseBatch(handle.get(), limits);
 }
 
 absl::StatusOr<uint64_t> DecodeVllmSequence(std::string_view frame) {

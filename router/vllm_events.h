@@ -61,10 +61,27 @@ struct VllmBatch {
   std::optional<int64_t> data_parallel_rank;
 };
 
+// Bounds on one decoded batch: a publisher (or anyone who can reach the engine's ZMQ port) cannot
+// make the router hold or hash more than this per message. The defaults sit far above what vLLM
+// sends: one BlockStored per scheduler step and KV-cache group, with a prefill of 128k tokens at
+// block size 16 being 8k hashes and 128k token ids.
+struct VllmDecodeLimits {
+  // Largest payload accepted (msgpack bytes); also bounds every container in it.
+  size_t max_payload_bytes = 64 << 20;
+  // Events in one batch.
+  size_t max_events = 1 << 16;
+  // block_hashes of one BlockStored or BlockRemoved.
+  size_t max_hashes_per_event = 1 << 16;
+  // token_ids of one BlockStored (each is hashed once by VllmKeyMapper).
+  size_t max_tokens_per_event = 1 << 22;
+};
+
 // Decodes one msgpack `KVEventBatch` payload. InvalidArgument, naming the offending part, for
 // anything that is not one well-formed batch (bad msgpack, trailing bytes, unknown tag, a field of
-// the wrong type, a token id outside uint32). Never throws.
-absl::StatusOr<VllmBatch> DecodeVllmBatch(std::string_view payload);
+// the wrong type, a token id outside uint32); ResourceExhausted, naming the part, when the payload,
+// the batch or an event is larger than `limits` allow. Never throws.
+absl::StatusOr<VllmBatch> DecodeVllmBatch(std::string_view payload,
+                                          const VllmDecodeLimits& limits = {});
 
 // Decodes the 8-byte big-endian sequence frame. InvalidArgument for any other length.
 absl::StatusOr<uint64_t> DecodeVllmSequence(std::string_view frame);

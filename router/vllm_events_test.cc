@@ -212,6 +212,53 @@ TEST(DecodeVllmBatchTest, MalformedPayloadsAreInvalidArgument) {
   }
 }
 
+TEST(DecodeVllmBatchTest, BatchesBeyondTheLimitsAreResourceExhaustedAndAtTheLimitsDecode) {
+  VllmDecodeLimits limits;
+  limits.max_events = 2;
+  limits.max_hashes_per_event = 3;
+  limits.max_tokens_per_event = 12;
+  const std::string at_limits = Batch(
+      {Stored({.hashes = {1, 2, 3}, .tokens = Tokens(0, 12)}), Removed({1, 2, 3})});
+  ASSERT_TRUE(DecodeVllmBatch(at_limits, limits).ok());
+  struct Case {
+    std::string name;
+    std::string payload;
+    std::string message;
+  };
+  const std::vector<Case> cases = {
+      {"events", Batch({Cleared(), Cleared(), Cleared()}), "batch.events has 3"},
+      {"stored hashes", Batch({Stored({.hashes = {1, 2, 3, 4}, .tokens = Tokens(0, 12)})}),
+       "events[0].block_hashes has 4"},
+      {"removed hashes", Batch({Removed({1, 2, 3, 4})}), "events[0].block_hashes has 4"},
+      {"tokens", Batch({Stored({.hashes = {1}, .tokens = Tokens(0, 13)})}),
+       "events[0].token_ids has 13"},
+  };
+  for (const Case& c : cases) {
+    absl::StatusOr<VllmBatch> b = DecodeVllmBatch(c.payload, limits);
+    EXPECT_EQ(b.status().code(), absl::StatusCode::kResourceExhausted) << c.name;
+    EXPECT_THAT(std::string(b.status().message()), HasSubstr(c.message)) << c.name;
+  }
+  limits.max_payload_bytes = at_limits.size() - 1;
+  EXPECT_EQ(DecodeVllmBatch(at_limits, limits).status().code(),
+            absl::StatusCode::kResourceExhausted);
+}
+
+TEST(DecodeVllmBatchTest, AcceptsAWholeTimestampPackedAsAnIntOfEitherSign) {
+  // Regression (vllm_event_decode fuzzer, fuzz/corpus/vllm_event_decode/regress-negative-int-ts):
+  // msgpack-c packs a whole double as an int, so a re-encoded batch with ts -258048.0 came back
+  // as a negative int that the decoder rejected while it took a positive one.
+  for (double ts : {-258048.0, 0.0, 1700000000.0}) {
+    msgpack::sbuffer buf;
+    msgpack::packer<msgpack::sbuffer> pk(buf);
+    pk.pack_array(2);
+    pk.pack_double(ts);
+    pk.pack_array(0);
+    const absl::StatusOr<VllmBatch> b = DecodeVllmBatch(std::string(buf.data(), buf.size()));
+    ASSERT_TRUE(b.ok()) << ts << ": " << b.status();
+    EXPECT_EQ(b->ts, ts);
+  }
+}
+
 TEST(DecodeVllmSequenceTest, ReadsEightBytesBigEndianAndRejectsOtherLengths) {
   EXPECT_EQ(*DecodeVllmSequence(Be8(0x0102030405060708)), 0x0102030405060708u);
   EXPECT_EQ(DecodeVllmSequence("1234567").status().code(), absl::StatusCode::kInvalidArgument);

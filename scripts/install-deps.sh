@@ -14,6 +14,8 @@ PACKAGES=(
   openssl
   redis-server redis-tools rocksdb-tools
   gnuplot-nox
+  # scripts/fuzz.sh: libFuzzer targets need clang and its runtime libraries (libFuzzer, ASan).
+  clang libclang-rt-14-dev
   # scripts/check-helm.sh: the chart renderer (Go + sprig + yaml.v3 sources) and its validator
   # (Node.js; npm below).
   golang-go golang-github-masterminds-sprig-dev golang-gopkg-yaml.v3-dev nodejs

@@ -50,11 +50,22 @@ int MillisUntil(absl::Time deadline) {
 // Forks and execs argv with the given descriptors as its stdin/stdout/stderr. Everything the child
 // touches between fork and exec is prepared here, since only async-signal-safe calls are allowed
 // there (the test process has gRPC threads).
+// `env` ("NAME=VALUE") is added to the test's own environment (replacing a variable of that name).
 absl::StatusOr<pid_t> Spawn(const std::vector<std::string>& argv, int in_fd, int out_fd,
-                            int err_fd) {
+                            int err_fd, const std::vector<std::string>& env = {}) {
   std::vector<char*> c_argv;
   for (const std::string& arg : argv) c_argv.push_back(const_cast<char*>(arg.c_str()));
   c_argv.push_back(nullptr);
+  std::vector<char*> c_env;
+  for (char** e = environ; *e != nullptr; ++e) {
+    const std::string_view var(*e);
+    const bool replaced = std::any_of(env.begin(), env.end(), [&](const std::string& x) {
+      return var.substr(0, var.find('=') + 1) == std::string_view(x).substr(0, x.find('=') + 1);
+    });
+    if (!replaced) c_env.push_back(*e);
+  }
+  for (const std::string& e : env) c_env.push_back(const_cast<char*>(e.c_str()));
+  c_env.push_back(nullptr);
   const pid_t parent = getpid();
   const pid_t pid = fork();
   if (pid < 0) return absl::InternalError(absl::StrCat("fork: ", ErrnoText()));
@@ -69,7 +80,7 @@ absl::StatusOr<pid_t> Spawn(const std::vector<std::string>& argv, int in_fd, int
     dfl.sa_handler = SIG_DFL;
     sigaction(SIGPIPE, &dfl, nullptr);
     if (dup2(in_fd, 0) < 0 || dup2(out_fd, 1) < 0 || dup2(err_fd, 2) < 0) _exit(127);
-    execv(c_argv[0], c_argv.data());
+    execve(c_argv[0], c_argv.data(), c_env.data());
     static constexpr char kMsg[] = "exec failed\n";
     (void)!write(2, kMsg, sizeof(kMsg) - 1);
     _exit(127);
@@ -255,7 +266,7 @@ absl::StatusOr<std::string> NodeProcess::Start(const std::vector<std::string>& f
     return absl::InternalError(absl::StrCat("pipe: ", ErrnoText()));
   }
   const int devnull = open("/dev/null", O_RDONLY | O_CLOEXEC);
-  absl::StatusOr<pid_t> pid = Spawn(argv, devnull, out[1], err_fd);
+  absl::StatusOr<pid_t> pid = Spawn(argv, devnull, out[1], err_fd, env_);
   close(devnull);
   close(err_fd);
   close(out[1]);

@@ -78,6 +78,10 @@ class NodeProcess {
   absl::StatusOr<std::string> Start(const std::vector<std::string>& flags,
                                     absl::Duration startup_timeout = absl::Seconds(60));
 
+  // Environment variables ("NAME=VALUE", e.g. STRATA_FAIL_POINTS=...) added to the test's own for
+  // every later Start; empty by default.
+  void SetEnvironment(std::vector<std::string> env) { env_ = std::move(env); }
+
   // SIGTERM, then waits for the exit (killing it after `timeout`). Returns the exit code.
   absl::StatusOr<int> Terminate(absl::Duration timeout = absl::Seconds(60));
   // SIGKILL and wait. Returns 128 + SIGKILL.
@@ -96,6 +100,7 @@ class NodeProcess {
   void StopDrain();
 
   const std::string binary_;
+  std::vector<std::string> env_;
   pid_t pid_ = -1;
   int stdout_fd_ = -1;
   std::string stderr_path_;
