@@ -52,6 +52,10 @@ absl::Status VllmSubscriber::Start(Sink sink) {
     auto socket = std::make_unique<zmq::socket_t>(*context, zmq::socket_type::sub);
     socket->set(zmq::sockopt::linger, 0);
     socket->set(zmq::sockopt::rcvhwm, kReceiveHighWaterMark);
+    // A frame larger than the decoder would accept is refused by ZeroMQ itself (it disconnects the
+    // publisher) rather than received whole and then dropped.
+    socket->set(zmq::sockopt::maxmsgsize,
+                static_cast<int64_t>(VllmDecodeLimits{}.max_payload_bytes));
     socket->set(zmq::sockopt::rcvtimeo,
                 static_cast<int>(absl::ToInt64Milliseconds(options_.receive_timeout)));
     socket->set(zmq::sockopt::subscribe, options_.topic);
