@@ -43,39 +43,39 @@ std::optional<std::string> FindInPath(const std::string& name) {
   return std::nullopt;
 }
 
-// A port nothing listens on right now (redis-server cannot pick its own: --port 0 disables TCP).
-absl::StatusOr<int> FreePort() {
-  const int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) return absl::UnavailableError("socket");
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t len = sizeof(addr);
-  if (bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0 ||
-      getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
-    close(fd);
-    return absl::UnavailableError("cannot bind a loopback port");
-  }
-  close(fd);
-  return ntohs(addr.sin_port);
-}
-
 // A redis-server child with persistence off; killed on destruction.
 class RedisServer {
  public:
   static absl::StatusOr<std::unique_ptr<RedisServer>> Start(const std::string& binary,
                                                             const std::string& dir,
                                                             uint64_t max_value_bytes) {
-    STRATA_ASSIGN_OR_RETURN(int port, FreePort());
+    // redis-server cannot pick its own port (--port 0 disables TCP).
+    const int port = tests::FreePort();
+    if (port == 0) return absl::UnavailableError("no free loopback port");
     // Bulk and query-buffer limits well above the largest value (redis-benchmark sends one SET's
     // whole value in one request).
     const std::string limit = absl::StrCat(std::max<uint64_t>(max_value_bytes * 4, 1ull << 30));
-    const std::vector<std::string> args = {
-        binary,          "--port",         absl::StrCat(port), "--bind", "127.0.0.1",
-        "--protected-mode", "no",          "--save",           "",       "--appendonly",
-        "no",            "--dir",          dir,                "--logfile", "",
-        "--daemonize",   "no",             "--proto-max-bulk-len", limit,
-        "--client-query-buffer-limit", limit};
+    const std::vector<std::string> args = {binary,
+                                           "--port",
+                                           absl::StrCat(port),
+                                           "--bind",
+                                           "127.0.0.1",
+                                           "--protected-mode",
+                                           "no",
+                                           "--save",
+                                           "",
+                                           "--appendonly",
+                                           "no",
+                                           "--dir",
+                                           dir,
+                                           "--logfile",
+                                           "",
+                                           "--daemonize",
+                                           "no",
+                                           "--proto-max-bulk-len",
+                                           limit,
+                                           "--client-query-buffer-limit",
+                                           limit};
     std::vector<char*> argv;
     for (const std::string& a : args) argv.push_back(const_cast<char*>(a.c_str()));
     argv.push_back(nullptr);
@@ -119,8 +119,8 @@ class RedisServer {
     std::string log;
     char buf[4096];
     while (log.find("Ready to accept connections") == std::string::npos) {
-      const int ms = static_cast<int>(
-          std::max<int64_t>(0, absl::ToInt64Milliseconds(deadline - absl::Now())));
+      const int ms =
+          static_cast<int>(std::max<int64_t>(0, absl::ToInt64Milliseconds(deadline - absl::Now())));
       pollfd p{out_fd_, POLLIN, 0};
       const int r = poll(&p, 1, ms);
       if (r < 0 && errno == EINTR) continue;
@@ -159,8 +159,8 @@ BenchFigures RunRedisBenchmark(const std::string& binary, int port, uint64_t siz
     return f;
   }
   if (r->exit_code != 0) {
-    f.error = absl::StrCat("redis-benchmark exit ", r->exit_code, ": ",
-                           r->stderr_text.substr(0, 200));
+    f.error =
+        absl::StrCat("redis-benchmark exit ", r->exit_code, ": ", r->stderr_text.substr(0, 200));
     return f;
   }
   absl::StatusOr<double> set = ParseRedisBenchmarkCsv(r->stdout_text, "SET");
@@ -243,7 +243,8 @@ absl::StatusOr<std::vector<Row>> MeasureResp(const RespBenchOptions& options,
     return rows;
   }
 
-  const uint64_t largest = *std::max_element(options.value_bytes.begin(), options.value_bytes.end());
+  const uint64_t largest =
+      *std::max_element(options.value_bytes.begin(), options.value_bytes.end());
   // Every client may hold a pinned GET reply and a replacing SET's new copy at once; the tier
   // never has to evict.
   InProcessNodeOptions node_options;
@@ -262,8 +263,8 @@ absl::StatusOr<std::vector<Row>> MeasureResp(const RespBenchOptions& options,
 
   for (uint64_t size : options.value_bytes) {
     const uint64_t n = RequestsFor(options, size);
-    const std::string what = absl::StrCat("-d ", common::FormatByteSize(size), " -c ",
-                                          options.clients, " -n ", n);
+    const std::string what =
+        absl::StrCat("-d ", common::FormatByteSize(size), " -c ", options.clients, " -n ", n);
     progress(absl::StrCat("resp: redis-benchmark -t set,get ", what, " against the node..."));
     const BenchFigures strata =
         RunRedisBenchmark(*benchmark, node->resp_port(), size, options.clients, n);

@@ -99,19 +99,29 @@ class Contents {
 // ---- Operations and their figures ---------------------------------------------------------------
 
 enum Op {
-  kGrpcPut, kGrpcGet, kGrpcLookup, kRespSet, kRespGet, kRespMget, kShmPut, kShmGet,
-  kRouterRoute, kRouterOutcome, kConnect, kOpCount
+  kGrpcPut,
+  kGrpcGet,
+  kGrpcLookup,
+  kRespSet,
+  kRespGet,
+  kRespMget,
+  kShmPut,
+  kShmGet,
+  kRouterRoute,
+  kRouterOutcome,
+  kConnect,
+  kOpCount
 };
 struct OpInfo {
   SoakPlane plane;
   const char* name;
 };
 constexpr OpInfo kOps[kOpCount] = {
-    {SoakPlane::kGrpc, "put_chain"},   {SoakPlane::kGrpc, "get_chain"},
-    {SoakPlane::kGrpc, "lookup"},      {SoakPlane::kResp, "set"},
-    {SoakPlane::kResp, "get"},         {SoakPlane::kResp, "mget"},
-    {SoakPlane::kShm, "put_chain"},    {SoakPlane::kShm, "get_chain"},
-    {SoakPlane::kRouter, "route"},     {SoakPlane::kRouter, "report_outcome"},
+    {SoakPlane::kGrpc, "put_chain"}, {SoakPlane::kGrpc, "get_chain"},
+    {SoakPlane::kGrpc, "lookup"},    {SoakPlane::kResp, "set"},
+    {SoakPlane::kResp, "get"},       {SoakPlane::kResp, "mget"},
+    {SoakPlane::kShm, "put_chain"},  {SoakPlane::kShm, "get_chain"},
+    {SoakPlane::kRouter, "route"},   {SoakPlane::kRouter, "report_outcome"},
     {SoakPlane::kGrpc, "connect"},  // plane fixed up per client when reported
 };
 
@@ -140,7 +150,8 @@ struct Shared {
 // One client's figures (its own thread writes them; merged after the join).
 class Recorder {
  public:
-  Recorder(Shared* shared, SoakPlane plane, int client) : shared_(shared), plane_(plane), client_(client) {}
+  Recorder(Shared* shared, SoakPlane plane, int client)
+      : shared_(shared), plane_(plane), client_(client) {}
   std::vector<OpStats>& stats() { return stats_; }
 
   // Records one call: its latency, its outcome and the payload bytes it moved.
@@ -177,7 +188,7 @@ class Recorder {
 // ---- A raw RESP2 connection ---------------------------------------------------------------------
 
 struct RespReply {
-  char type = 0;  // '+', '-', ':', '$', '*'
+  char type = 0;     // '+', '-', ':', '$', '*'
   std::string text;  // simple/error text, integer digits, bulk bytes
   bool nil = false;
   std::vector<RespReply> items;
@@ -204,7 +215,8 @@ class RespConnection {
     hints.ai_socktype = SOCK_STREAM;
     addrinfo* res = nullptr;
     if (getaddrinfo(target.substr(0, colon).c_str(), target.substr(colon + 1).c_str(), &hints,
-                    &res) != 0 || res == nullptr) {
+                    &res) != 0 ||
+        res == nullptr) {
       return absl::UnavailableError("cannot resolve " + target);
     }
     fd_ = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -318,23 +330,6 @@ std::string SelfDir() {
   return ec ? std::string(".") : exe.parent_path().string();
 }
 
-// A free loopback port for a node's RESP endpoint (NodeProcess hands back only the gRPC address).
-// Another process could take it before the node binds; the node then fails to start, loudly.
-absl::StatusOr<int> FreePort() {
-  const int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t len = sizeof(addr);
-  if (bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0 ||
-      getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
-    close(fd);
-    return absl::UnavailableError("no free loopback port");
-  }
-  close(fd);
-  return ntohs(addr.sin_port);
-}
-
 struct Cluster {
   std::string dir;  // scratch directory of a started cluster; empty when attached
   std::unique_ptr<tests::NodeProcess> router;
@@ -362,7 +357,8 @@ absl::StatusOr<std::unique_ptr<Cluster>> StartCluster(const SoakOptions& o,
   const std::string router_bin = bin + "/strata-router", node_bin = bin + "/strata-cachenode";
   for (const std::string& b : {router_bin, node_bin}) {
     if (access(b.c_str(), X_OK) != 0) {
-      return absl::FailedPreconditionError(absl::StrCat(b, " not found: build it, or pass --bin-dir"));
+      return absl::FailedPreconditionError(
+          absl::StrCat(b, " not found: build it, or pass --bin-dir"));
     }
   }
   const char* tmp = std::getenv("TMPDIR");
@@ -377,19 +373,40 @@ absl::StatusOr<std::unique_ptr<Cluster>> StartCluster(const SoakOptions& o,
   if (progress) progress("strata-router serving on " + c->router_target);
   for (uint32_t k = 0; k < o.nodes; ++k) {
     const std::string id = absl::StrCat("node-", k);
-    STRATA_ASSIGN_OR_RETURN(const int resp_port, FreePort());
-    const std::string resp = absl::StrCat("127.0.0.1:", resp_port);
     const std::string shm = absl::StrCat(c->dir, "/", id, ".sock");
     auto node = std::make_unique<tests::NodeProcess>(node_bin);
-    STRATA_ASSIGN_OR_RETURN(
-        std::string addr,
-        node->Start({"--listen", "127.0.0.1:0", "--data-dir", absl::StrCat(c->dir, "/", id),
-                     "--dram-bytes", absl::StrCat(o.dram_bytes), "--ssd-bytes",
-                     absl::StrCat(o.ssd_bytes), "--ssd-direct-io=false", "--namespaces",
-                     o.namespace_name, "--resp-listen", resp, "--resp-namespace", o.namespace_name,
-                     "--local-socket", shm, "--router", c->router_target, "--node-id", id,
-                     "--heartbeat-interval", "200ms"},
-                    absl::Seconds(30)));
+    // NodeProcess hands back only the gRPC address: the RESP port is chosen here, and drawn again
+    // should another process take it before the node binds.
+    int resp_port = 0;
+    STRATA_ASSIGN_OR_RETURN(std::string addr, tests::StartOnFreePort(
+                                                  *node,
+                                                  [&](int port) -> std::vector<std::string> {
+                                                    return {"--listen",
+                                                            "127.0.0.1:0",
+                                                            "--data-dir",
+                                                            absl::StrCat(c->dir, "/", id),
+                                                            "--dram-bytes",
+                                                            absl::StrCat(o.dram_bytes),
+                                                            "--ssd-bytes",
+                                                            absl::StrCat(o.ssd_bytes),
+                                                            "--ssd-direct-io=false",
+                                                            "--namespaces",
+                                                            o.namespace_name,
+                                                            "--resp-listen",
+                                                            absl::StrCat("127.0.0.1:", port),
+                                                            "--resp-namespace",
+                                                            o.namespace_name,
+                                                            "--local-socket",
+                                                            shm,
+                                                            "--router",
+                                                            c->router_target,
+                                                            "--node-id",
+                                                            id,
+                                                            "--heartbeat-interval",
+                                                            "200ms"};
+                                                  },
+                                                  &resp_port));
+    const std::string resp = absl::StrCat("127.0.0.1:", resp_port);
     if (progress) progress(absl::StrCat("strata-cachenode ", id, " serving on ", addr));
     c->grpc.push_back(addr);
     c->resp.push_back(resp);
@@ -509,9 +526,8 @@ void GrpcClient(const Plan& p, int index, Recorder& rec) {
           s.Update(g.miss);
           continue;
         }
-        if (g.index >= o.chain_blocks ||
-            !p.contents->Matches(KeyId(kGrpcTag, chain, g.index), g.payload.data(),
-                                 g.payload.size())) {
+        if (g.index >= o.chain_blocks || !p.contents->Matches(KeyId(kGrpcTag, chain, g.index),
+                                                              g.payload.data(), g.payload.size())) {
           rec.Wrong(kGrpcGet, absl::StrCat("chain ", chain, " block ", g.index, " (",
                                            g.payload.size(), " bytes)"));
         }
@@ -647,7 +663,9 @@ void RespClient(const Plan& p, int index, Recorder& rec) {
         for (const RespReply& item : r->items) values.push_back(&item);
       }
       if (values.size() != ks.size()) {
-        rec.Done(op, start, absl::InternalError(absl::StrCat("unexpected reply type ", std::string(1, r->type))));
+        rec.Done(
+            op, start,
+            absl::InternalError(absl::StrCat("unexpected reply type ", std::string(1, r->type))));
         continue;
       }
       absl::Status s;
@@ -707,7 +725,9 @@ void RouterClientLoop(const Plan& p, int index, Recorder& rec) {
 // touched: the memory verdict then measures growth, not the arena filling up.
 absl::Status Prefill(const Plan& p, const std::vector<SoakPlane>& planes) {
   const SoakOptions& o = *p.options;
-  const auto has = [&](SoakPlane x) { return std::find(planes.begin(), planes.end(), x) != planes.end(); };
+  const auto has = [&](SoakPlane x) {
+    return std::find(planes.begin(), planes.end(), x) != planes.end();
+  };
   std::vector<std::thread> threads;
   absl::Mutex mu;
   absl::Status result;
@@ -724,7 +744,9 @@ absl::Status Prefill(const Plan& p, const std::vector<SoakPlane>& planes) {
       if (!client.ok()) return keep(client.status());
       std::vector<std::byte> buffers(o.block_bytes * o.chain_blocks);
       for (Tag tag : {kGrpcTag, kShmTag}) {
-        if (tag == kShmTag && !(has(SoakPlane::kShm) && p.cluster->shm.size() == p.cluster->grpc.size())) continue;
+        if (tag == kShmTag &&
+            !(has(SoakPlane::kShm) && p.cluster->shm.size() == p.cluster->grpc.size()))
+          continue;
         for (uint64_t chain = n; chain < o.keys; chain += p.cluster->grpc.size()) {
           const std::vector<ChainHash> hashes = ChainOf(*p.contents, tag, chain, o.chain_blocks);
           std::vector<clients::PutBlock> blocks(o.chain_blocks);
@@ -798,12 +820,14 @@ absl::StatusOr<SoakResult> RunSoak(const SoakOptions& options, const SoakProgres
   for (size_t k = 0; k < planes.size(); ++k) {
     const uint32_t n = o.clients / planes.size() + (k < o.clients % planes.size() ? 1 : 0);
     for (uint32_t i = 0; i < n; ++i) {
-      slots.push_back({planes[k], static_cast<int>(i),
-                       std::make_unique<Recorder>(&shared, planes[k], static_cast<int>(slots.size()))});
+      slots.push_back(
+          {planes[k], static_cast<int>(i),
+           std::make_unique<Recorder>(&shared, planes[k], static_cast<int>(slots.size()))});
     }
   }
   if (progress) {
-    progress(absl::StrFormat("running %u clients for %s", o.clients, absl::FormatDuration(o.duration)));
+    progress(
+        absl::StrFormat("running %u clients for %s", o.clients, absl::FormatDuration(o.duration)));
   }
   std::vector<std::vector<ProcessSample>> samples(cluster->sampled.size());
   std::vector<std::string> gone(cluster->sampled.size());
@@ -849,9 +873,9 @@ absl::StatusOr<SoakResult> RunSoak(const SoakOptions& options, const SoakProgres
       next_sample += sample_s;
     }
     if (t >= next_progress && progress) {
-      std::string line = absl::StrFormat("%.0f/%.0f s: %u ops, %u undeclared errors, %u wrong", t,
-                                         run_s, shared.ops.load(), shared.undeclared.load(),
-                                         shared.wrong.load());
+      std::string line =
+          absl::StrFormat("%.0f/%.0f s: %u ops, %u undeclared errors, %u wrong", t, run_s,
+                          shared.ops.load(), shared.undeclared.load(), shared.wrong.load());
       for (size_t i = 0; i < samples.size(); ++i) {
         if (samples[i].empty()) continue;
         absl::StrAppendFormat(&line, "; %s rss %.0f MiB fds %u threads %u",
@@ -862,7 +886,8 @@ absl::StatusOr<SoakResult> RunSoak(const SoakOptions& options, const SoakProgres
       progress(line);
       next_progress += progress_s;
     }
-    absl::SleepFor(absl::Seconds(std::max(0.0, std::min({next_sample, next_progress, run_s}) - elapsed())));
+    absl::SleepFor(
+        absl::Seconds(std::max(0.0, std::min({next_sample, next_progress, run_s}) - elapsed())));
   }
   sample_all(elapsed());  // the end figures, taken while the clients still run
   shared.stop.store(true);
@@ -922,7 +947,8 @@ absl::StatusOr<SoakResult> RunSoak(const SoakOptions& options, const SoakProgres
     p.pid = cluster->sampled[i].second;
     p.memory = JudgeMemory(samples[i], run_s, o);
     if (!gone[i].empty()) result.failures.push_back(gone[i]);
-    if (!p.memory.flat) result.failures.push_back(absl::StrCat(p.name, ": memory not flat: ", p.memory.why));
+    if (!p.memory.flat)
+      result.failures.push_back(absl::StrCat(p.name, ": memory not flat: ", p.memory.why));
     result.processes.push_back(std::move(p));
   }
   // A started cluster must also stop cleanly: a node that cannot drain after a soak is a finding.
@@ -931,9 +957,9 @@ absl::StatusOr<SoakResult> RunSoak(const SoakOptions& options, const SoakProgres
     if (!n.running()) continue;
     absl::StatusOr<int> code = n.Terminate(absl::Seconds(30));
     if (!code.ok() || *code != 0) {
-      result.failures.push_back(absl::StrCat(
-          "node-", k, " did not drain cleanly on SIGTERM: ",
-          code.ok() ? absl::StrCat("exit code ", *code) : code.status().ToString()));
+      result.failures.push_back(
+          absl::StrCat("node-", k, " did not drain cleanly on SIGTERM: ",
+                       code.ok() ? absl::StrCat("exit code ", *code) : code.status().ToString()));
     }
   }
   return result;

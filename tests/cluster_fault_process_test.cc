@@ -62,19 +62,6 @@ uint64_t EnvCount(const char* name, uint64_t fallback) {
   return v != nullptr && absl::SimpleAtoi(v, &n) && n > 0 ? n : fallback;
 }
 
-int FreePort() {
-  const int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr));
-  socklen_t len = sizeof(addr);
-  getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
-  const int port = ntohs(addr.sin_port);
-  close(fd);
-  return port;
-}
-
 // Polls `done` every `step` until it returns true or `patience` passes.
 bool Eventually(const std::function<bool()>& done, absl::Duration patience = kPatience,
                 absl::Duration step = absl::Milliseconds(20)) {
@@ -118,11 +105,14 @@ struct RouterHandle {
 
   // Starts (or restarts, on the same port) the router.
   absl::Status Start() {
-    if (port == 0) port = FreePort();
-    std::vector<std::string> all = {"--listen", absl::StrCat("127.0.0.1:", port), "--node-ttl",
-                                    kTtlFlag};
-    all.insert(all.end(), flags.begin(), flags.end());
-    auto addr = process.Start(all);
+    auto flags_for = [&](int p) {
+      std::vector<std::string> all = {"--listen", absl::StrCat("127.0.0.1:", p), "--node-ttl",
+                                      kTtlFlag};
+      all.insert(all.end(), flags.begin(), flags.end());
+      return all;
+    };
+    auto addr =
+        port == 0 ? StartOnFreePort(process, flags_for, &port) : process.Start(flags_for(port));
     if (!addr.ok()) return addr.status();
     address = *addr;
     stub = v1::Router::NewStub(grpc::CreateChannel(address, grpc::InsecureChannelCredentials()));

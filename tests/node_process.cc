@@ -18,7 +18,9 @@
 #include <filesystem>
 #include <fstream>
 #include <iterator>
+#include <random>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 
@@ -51,8 +53,8 @@ int MillisUntil(absl::Time deadline) {
 // touches between fork and exec is prepared here, since only async-signal-safe calls are allowed
 // there (the test process has gRPC threads).
 // `env` ("NAME=VALUE") is added to the test's own environment (replacing a variable of that name).
-absl::StatusOr<pid_t> Spawn(const std::vector<std::string>& argv, int in_fd, int out_fd,
-                            int err_fd, const std::vector<std::string>& env = {}) {
+absl::StatusOr<pid_t> Spawn(const std::vector<std::string>& argv, int in_fd, int out_fd, int err_fd,
+                            const std::vector<std::string>& env = {}) {
   std::vector<char*> c_argv;
   for (const std::string& arg : argv) c_argv.push_back(const_cast<char*>(arg.c_str()));
   c_argv.push_back(nullptr);
@@ -202,6 +204,46 @@ absl::StatusOr<ProcessResult> RunProcess(const std::vector<std::string>& argv,
   }
   result.exit_code = *code;
   return result;
+}
+
+int FreePort() {
+  // Ports below the ephemeral range (usually 32768-60999), which connect() draws source ports
+  // from; 10000 up keeps clear of the well-known and registered services a test machine runs.
+  int ephemeral_low = 32768;
+  std::ifstream("/proc/sys/net/ipv4/ip_local_port_range") >> ephemeral_low;
+  const int low = 10000, high = std::max(low + 1000, ephemeral_low);
+  static std::mt19937 rng(std::random_device{}() ^ static_cast<uint32_t>(getpid()));
+  for (int attempt = 0; attempt < 1000; ++attempt) {
+    const int port = low + static_cast<int>(rng() % static_cast<uint32_t>(high - low));
+    const int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) continue;
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    addr.sin_port = htons(static_cast<uint16_t>(port));
+    const bool free = bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0;
+    close(fd);
+    if (free) return port;
+  }
+  return 0;  // the caller's bind fails with a clear message
+}
+
+bool IsPortTaken(const absl::Status& start_error) {
+  const absl::string_view m = start_error.message();
+  return absl::StrContains(m, "cannot listen") || absl::StrContains(m, "already in use") ||
+         absl::StrContains(m, "listen on");
+}
+
+absl::StatusOr<std::string> StartOnFreePort(
+    NodeProcess& process, const std::function<std::vector<std::string>(int port)>& flags_for,
+    int* port) {
+  absl::StatusOr<std::string> address;
+  for (int attempt = 0; attempt < 5; ++attempt) {
+    *port = FreePort();
+    address = process.Start(flags_for(*port));
+    if (address.ok() || !IsPortTaken(address.status())) return address;
+  }
+  return address;
 }
 
 absl::StatusOr<ProcessResult> RunCli(const std::vector<std::string>& args) {

@@ -12,6 +12,7 @@
 
 #include <sys/types.h>
 
+#include <functional>
 #include <optional>
 #include <string>
 #include <thread>
@@ -44,6 +45,15 @@ absl::StatusOr<ProcessResult> RunCli(const std::vector<std::string>& args);
 // GET http://127.0.0.1:PORT/PATH (HTTP/1.0); the response body. Unavailable when nothing listens.
 absl::StatusOr<std::string> HttpGet(int port, const std::string& path);
 
+// A TCP port on 127.0.0.1 that nothing listens on now. It is drawn at random below the kernel's
+// ephemeral range, so the source port of an outgoing connection (a parallel test's client) never
+// takes it between this call and the server's bind; another test may still draw the same port,
+// which StartOnFreePort handles.
+int FreePort();
+
+// True when `start_error` (from NodeProcess::Start) says the server could not bind its port.
+bool IsPortTaken(const absl::Status& start_error);
+
 // Lines of `text` without their newlines; a missing final newline still ends a line.
 std::vector<std::string> Lines(const std::string& text);
 
@@ -61,6 +71,15 @@ class TempDir {
  private:
   std::string path_;
 };
+
+class NodeProcess;
+
+// Starts `process` with flags_for(port) for a FreePort() port, and again with another port (five
+// tries in all) while the server exits because something else took that port first. `*port` is
+// the port of the last try. Returns what NodeProcess::Start returns.
+absl::StatusOr<std::string> StartOnFreePort(
+    NodeProcess& process, const std::function<std::vector<std::string>(int port)>& flags_for,
+    int* port);
 
 class NodeProcess {
  public:

@@ -16,8 +16,8 @@
 #include <atomic>
 #include <chrono>
 #include <fstream>
-#include <iostream>
 #include <functional>
+#include <iostream>
 #include <memory>
 #include <sstream>
 #include <string>
@@ -76,18 +76,6 @@ bool Eventually(const std::function<bool()>& done, absl::Duration bound = absl::
     absl::SleepFor(absl::Milliseconds(10));
   }
   return true;
-}
-
-int FreePort() {
-  const int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t len = sizeof(addr);
-  bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr));
-  getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
-  close(fd);
-  return ntohs(addr.sin_port);
 }
 
 // A blocking RESP connection; the receive timeout only bounds a hung test.
@@ -149,7 +137,8 @@ std::string Payload(uint64_t id, size_t size) {
 
 common::ChainHash HashOf(uint64_t id) {
   common::ChainHash h;
-  for (size_t i = 0; i < h.bytes.size(); ++i) h.bytes[i] = static_cast<uint8_t>((id >> (8 * (i % 8))) + i);
+  for (size_t i = 0; i < h.bytes.size(); ++i)
+    h.bytes[i] = static_cast<uint8_t>((id >> (8 * (i % 8))) + i);
   return h;
 }
 
@@ -183,10 +172,17 @@ TEST(ResourceProcessTest, RespConnectionsPastMaxClientsAreRefusedAndFdsReturnToB
   TempDir dir;
   NodeProcess node;
   constexpr int kLimit = 32, kExtra = 200;
-  const int port = FreePort();
-  auto addr = node.Start({"--data-dir", dir.File("data"), "--dram-bytes", "64MiB", "--ssd-bytes",
-                          "0", "--resp-listen", absl::StrCat("127.0.0.1:", port),
-                          "--resp-max-clients", absl::StrCat(kLimit)});
+  int port = 0;
+  auto addr = StartOnFreePort(
+      node,
+      [&](int p) -> std::vector<std::string> {
+        return {"--data-dir",         dir.File("data"),
+                "--dram-bytes",       "64MiB",
+                "--ssd-bytes",        "0",
+                "--resp-listen",      absl::StrCat("127.0.0.1:", p),
+                "--resp-max-clients", absl::StrCat(kLimit)};
+      },
+      &port);
   ASSERT_TRUE(addr.ok()) << addr.status();
   const int baseline = CountFds(node.pid());
   {
@@ -246,9 +242,9 @@ TEST(ResourceProcessTest, ShmClientsPastMaxClientsAreRefusedAndReleasedOnDisconn
   NodeProcess node;
   constexpr int kLimit = 8, kExtra = 64;
   const std::string sock = dir.File("sock");
-  auto addr = node.Start({"--data-dir", dir.File("data"), "--dram-bytes", "64MiB", "--ssd-bytes",
-                          "0", "--local-socket", sock, "--local-max-clients",
-                          absl::StrCat(kLimit)});
+  auto addr =
+      node.Start({"--data-dir", dir.File("data"), "--dram-bytes", "64MiB", "--ssd-bytes", "0",
+                  "--local-socket", sock, "--local-max-clients", absl::StrCat(kLimit)});
   ASSERT_TRUE(addr.ok()) << addr.status();
   const int baseline = CountFds(node.pid());
   const int base_threads = static_cast<int>(StatusField(node.pid(), "Threads"));
@@ -265,7 +261,8 @@ TEST(ResourceProcessTest, ShmClientsPastMaxClientsAreRefusedAndReleasedOnDisconn
     // The node answers the hello with its reason (RESOURCE_EXHAUSTED on the wire; the client
     // library reports a refusal as UNAVAILABLE) and closes.
     ASSERT_FALSE(c.ok()) << "client " << kLimit + i << " was admitted past the limit";
-    if (absl::StrContains(c.status().message(), absl::StrCat("at most ", kLimit, " local clients"))) {
+    if (absl::StrContains(c.status().message(),
+                          absl::StrCat("at most ", kLimit, " local clients"))) {
       ++refused;
     } else {
       unexplained.push_back(c.status().ToString());
@@ -314,8 +311,8 @@ TEST(ResourceProcessTest, ShmClientsPastMaxClientsAreRefusedAndReleasedOnDisconn
 TEST(ResourceProcessTest, ManyGrpcChannelsAreServedAndReleased) {
   TempDir dir;
   NodeProcess node;
-  auto addr = node.Start({"--data-dir", dir.File("data"), "--dram-bytes", "64MiB", "--ssd-bytes",
-                          "0"});
+  auto addr =
+      node.Start({"--data-dir", dir.File("data"), "--dram-bytes", "64MiB", "--ssd-bytes", "0"});
   ASSERT_TRUE(addr.ok()) << addr.status();
   const int fresh = CountFds(node.pid());
   ExpectServes(*addr, 1);
@@ -367,10 +364,21 @@ void FillPastCapacity(bool with_ssd) {
   TempDir dir;
   NodeProcess node;
   constexpr uint64_t kDram = 32ull << 20, kBlock = 256 << 10;
-  const int port = FreePort();
-  auto addr = node.Start({"--data-dir", dir.File("data"), "--dram-bytes", absl::StrCat(kDram),
-                          "--ssd-bytes", with_ssd ? "512MiB" : "0", "--ssd-direct-io=false",
-                          "--resp-listen", absl::StrCat("127.0.0.1:", port)});
+  int port = 0;
+  auto addr = StartOnFreePort(
+      node,
+      [&](int p) -> std::vector<std::string> {
+        return {"--data-dir",
+                dir.File("data"),
+                "--dram-bytes",
+                absl::StrCat(kDram),
+                "--ssd-bytes",
+                with_ssd ? "512MiB" : "0",
+                "--ssd-direct-io=false",
+                "--resp-listen",
+                absl::StrCat("127.0.0.1:", p)};
+      },
+      &port);
   ASSERT_TRUE(addr.ok()) << addr.status();
   const uint64_t rss_start = StatusField(node.pid(), "VmRSS");
   auto client = GrpcClient(*addr);

@@ -33,20 +33,6 @@ namespace v1 = ::strata::v1;
 constexpr char kTtl[] = "1s";
 constexpr absl::Duration kPatience = absl::Seconds(20);
 
-int FreePort() {
-  const int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  addr.sin_port = 0;
-  bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr));
-  socklen_t len = sizeof(addr);
-  getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
-  const int port = ntohs(addr.sin_port);
-  close(fd);
-  return port;
-}
-
 // Polls `done` until it returns true or the deadline passes.
 bool Eventually(const std::function<bool()>& done, absl::Duration patience = kPatience) {
   const absl::Time deadline = absl::Now() + patience;
@@ -72,12 +58,16 @@ std::string HexList(const std::vector<common::ChainHash>& chain) {
 
 class RouterCluster : public ::testing::Test {
  protected:
+  // Starts the router on a free port, or (a restart) on the port it had.
   void StartRouter(std::vector<std::string> extra = {}) {
-    if (router_port_ == 0) router_port_ = FreePort();
-    std::vector<std::string> flags = {"--listen", absl::StrCat("127.0.0.1:", router_port_),
-                                      "--node-ttl", kTtl};
-    flags.insert(flags.end(), extra.begin(), extra.end());
-    auto addr = router_.Start(flags);
+    auto flags_for = [&](int port) {
+      std::vector<std::string> flags = {"--listen", absl::StrCat("127.0.0.1:", port), "--node-ttl",
+                                        kTtl};
+      flags.insert(flags.end(), extra.begin(), extra.end());
+      return flags;
+    };
+    auto addr = router_port_ == 0 ? StartOnFreePort(router_, flags_for, &router_port_)
+                                  : router_.Start(flags_for(router_port_));
     ASSERT_TRUE(addr.ok()) << addr.status();
     router_addr_ = *addr;
     stub_ =
@@ -169,8 +159,8 @@ class RouterCluster : public ::testing::Test {
 };
 
 TEST_F(RouterCluster, RouteFollowsTheDataAndTheCliPrintsIt) {
-  StartRouter();
-  StartNodes(3);
+  ASSERT_NO_FATAL_FAILURE(StartRouter());
+  ASSERT_NO_FATAL_FAILURE(StartNodes(3));
   ASSERT_TRUE(Eventually([&] { return AllSynced(3); })) << router_.stderr_text();
   const auto chain = ChainOf(1, 4);
   PutChain(1, chain);
@@ -200,8 +190,8 @@ TEST_F(RouterCluster, RouteFollowsTheDataAndTheCliPrintsIt) {
 }
 
 TEST_F(RouterCluster, KilledNodeLeavesWithinTheTtlAndIsNeverChosenAfter) {
-  StartRouter();
-  StartNodes(3);
+  ASSERT_NO_FATAL_FAILURE(StartRouter());
+  ASSERT_NO_FATAL_FAILURE(StartNodes(3));
   ASSERT_TRUE(Eventually([&] { return AllSynced(3); }));
   const auto chain = ChainOf(2, 4);
   PutChain(0, chain);
@@ -222,15 +212,16 @@ TEST_F(RouterCluster, KilledNodeLeavesWithinTheTtlAndIsNeverChosenAfter) {
 }
 
 TEST_F(RouterCluster, RestartedRouterRebuildsItsIndexFromNodeSnapshots) {
-  StartRouter();
-  StartNodes(3);
+  ASSERT_NO_FATAL_FAILURE(StartRouter());
+  ASSERT_NO_FATAL_FAILURE(StartNodes(3));
   ASSERT_TRUE(Eventually([&] { return AllSynced(3); }));
   const auto chain = ChainOf(3, 6);
   PutChain(2, chain);
   ASSERT_TRUE(RoutesTo(chain, NodeId(2), 6));
 
   ASSERT_TRUE(router_.Kill().ok());
-  StartRouter();  // same port: the nodes' heartbeats find a router that does not know them
+  ASSERT_NO_FATAL_FAILURE(
+      StartRouter());  // same port: the nodes' heartbeats find a router that does not know them
   const absl::Time restarted = absl::Now();
   ASSERT_TRUE(RoutesTo(chain, NodeId(2), 6)) << router_.stderr_text();
   std::cerr << "index rebuilt " << absl::FormatDuration(absl::Now() - restarted)
@@ -239,8 +230,8 @@ TEST_F(RouterCluster, RestartedRouterRebuildsItsIndexFromNodeSnapshots) {
 }
 
 TEST_F(RouterCluster, RestartedNodeAnnouncesItsSsdBlocksUnderANewEpoch) {
-  StartRouter();
-  StartNodes(2);
+  ASSERT_NO_FATAL_FAILURE(StartRouter());
+  ASSERT_NO_FATAL_FAILURE(StartNodes(2));
   ASSERT_TRUE(Eventually([&] { return AllSynced(2); }));
   const auto chain = ChainOf(4, 4);
   PutChain(1, chain);
@@ -278,8 +269,8 @@ TEST_F(RouterCluster, RestartedNodeAnnouncesItsSsdBlocksUnderANewEpoch) {
 }
 
 TEST_F(RouterCluster, DrainingNodeGetsNoNewRequests) {
-  StartRouter();
-  StartNodes(2);
+  ASSERT_NO_FATAL_FAILURE(StartRouter());
+  ASSERT_NO_FATAL_FAILURE(StartNodes(2));
   ASSERT_TRUE(Eventually([&] { return AllSynced(2); }));
   const auto chain = ChainOf(5, 4);
   PutChain(0, chain);
@@ -298,8 +289,8 @@ TEST_F(RouterCluster, DrainingNodeGetsNoNewRequests) {
 }
 
 TEST_F(RouterCluster, MalformedRequestsGetClearErrorsAndLeaveOtherNodesAlone) {
-  StartRouter();
-  StartNodes(2);
+  ASSERT_NO_FATAL_FAILURE(StartRouter());
+  ASSERT_NO_FATAL_FAILURE(StartNodes(2));
   ASSERT_TRUE(Eventually([&] { return AllSynced(2); }));
   const auto chain = ChainOf(6, 4);
   PutChain(1, chain);
@@ -371,8 +362,8 @@ TEST_F(RouterCluster, MalformedRequestsGetClearErrorsAndLeaveOtherNodesAlone) {
 TEST_F(RouterCluster, VllmKvEventsAreIndexedAsTheEnginesHbm) {
   const int port = FreePort();
   const std::string endpoint = absl::StrCat("tcp://127.0.0.1:", port);
-  StartRouter({"--vllm-events", endpoint + "=engine-0", "--vllm-namespace", "default",
-               "--vllm-block-size", "16"});
+  ASSERT_NO_FATAL_FAILURE(StartRouter({"--vllm-events", endpoint + "=engine-0", "--vllm-namespace",
+                                       "default", "--vllm-block-size", "16"}));
   auto published = RunProcess({"/usr/bin/python3",
                                STRATA_VLLM_PUBLISHER,
                                "--bind",
@@ -438,8 +429,9 @@ TEST_F(RouterCluster, VllmKvEventsAreIndexedAsTheEnginesHbm) {
 }
 
 TEST_F(RouterCluster, ExperimentSplitsLiveTrafficReportsFiguresAndDrainsOnSigterm) {
-  StartRouter({"--experiment", "locality=50,round_robin=50", "--metrics-listen", "127.0.0.1:0"});
-  StartNodes(2);
+  ASSERT_NO_FATAL_FAILURE(StartRouter(
+      {"--experiment", "locality=50,round_robin=50", "--metrics-listen", "127.0.0.1:0"}));
+  ASSERT_NO_FATAL_FAILURE(StartNodes(2));
   ASSERT_TRUE(Eventually([&] { return AllSynced(2); }));
   const auto chain = ChainOf(7, 4);
   PutChain(0, chain);
@@ -489,6 +481,40 @@ TEST_F(RouterCluster, ExperimentSplitsLiveTrafficReportsFiguresAndDrainsOnSigter
   ASSERT_TRUE(code.ok());
   EXPECT_EQ(*code, 0) << router_.stderr_text();
   EXPECT_NE(router_.stderr_text().find("SIGTERM: draining"), std::string::npos);
+}
+
+// Parallel tests draw ports at random: a server whose port was taken in between is started again
+// on another one, and a test never runs against a server that did not start.
+TEST(RouterBinaryTest, StartOnFreePortDrawsAnotherPortWhenTheFirstIsTaken) {
+  const int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  ASSERT_GE(fd, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof(addr);
+  ASSERT_EQ(bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
+  ASSERT_EQ(listen(fd, 1), 0);
+  ASSERT_EQ(getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len), 0);
+  const int taken = ntohs(addr.sin_port);
+
+  NodeProcess router(RouterBinary());
+  int tries = 0, port = 0;
+  auto started = StartOnFreePort(
+      router,
+      [&](int p) -> std::vector<std::string> {
+        // The first try gets the port this test holds, as if another test had drawn it first.
+        const int use = tries++ == 0 ? taken : p;
+        return {"--listen", absl::StrCat("127.0.0.1:", use)};
+      },
+      &port);
+  close(fd);
+  ASSERT_TRUE(started.ok()) << started.status();
+  EXPECT_EQ(tries, 2);
+  EXPECT_NE(port, taken);
+  EXPECT_EQ(*started, absl::StrCat("127.0.0.1:", port));
+  EXPECT_TRUE(IsPortTaken(absl::FailedPreconditionError(
+      absl::StrCat("strata-router: cannot listen on 127.0.0.1:", taken))));
+  EXPECT_FALSE(IsPortTaken(absl::FailedPreconditionError("strata-router: bad --policy")));
 }
 
 TEST(RouterBinaryTest, BadFlagsExit2WithOneLine) {
