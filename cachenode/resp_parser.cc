@@ -12,9 +12,6 @@ namespace {
 // ones are copied out of the header area into reused per-argument strings, where a direct read
 // would only add syscalls.
 constexpr size_t kBigBulkBytes = 16u << 10;
-// The header area never shrinks below this: large enough that one read takes many pipelined small
-// requests.
-constexpr size_t kMinHeaderArea = 64u << 10;
 // `*N` and `$N` lines: a sign, at most 19 digits and CRLF fit easily; longer is garbage.
 constexpr size_t kMaxHeaderLine = 32;
 // Argument slots (and their small buffers) kept between requests.
@@ -58,6 +55,9 @@ absl::Status RespParserOptions::Validate() const {
   if (max_inline_bytes < 16 || max_inline_bytes > (64u << 20)) {
     return absl::InvalidArgumentError("max_inline_bytes must be between 16 B and 64 MiB");
   }
+  // A header line (kMaxHeaderLine) must fit with room to spare, or the parser could wait forever.
+  if (min_header_bytes < 64)
+    return absl::InvalidArgumentError("min_header_bytes must be at least 64");
   return absl::OkStatus();
 }
 
@@ -86,12 +86,11 @@ void BulkBufferPool::Give(BulkBuffer buffer) {
   free_.push_back(std::move(buffer));
 }
 
-RespParser::RespParser(const RespParserOptions& options, BulkBufferPool* pool,
-                       SlotSource* slots)
+RespParser::RespParser(const RespParserOptions& options, BulkBufferPool* pool, SlotSource* slots)
     : options_(options),
       pool_(pool),
       slots_(slots),
-      header_capacity_(std::max<size_t>(kMinHeaderArea, options.max_inline_bytes + 2)),
+      header_capacity_(std::max<size_t>(options.min_header_bytes, options.max_inline_bytes + 2)),
       header_(new char[header_capacity_]) {}
 
 RespParser::~RespParser() { ReleaseRequest(); }
@@ -130,8 +129,8 @@ bool RespParser::StartingSetValue() const {
   // args_expected_ counts the bulks still to come, this one already taken: 0 with two before it
   // means a three-argument request.
   if (args_expected_ != 0 || args_.size() != 2 || args_[0].size != 3) return false;
-  const char* name = args_[0].big >= 0 ? big_[static_cast<size_t>(args_[0].big)].data.get()
-                                       : small_[0].data();
+  const char* name =
+      args_[0].big >= 0 ? big_[static_cast<size_t>(args_[0].big)].data.get() : small_[0].data();
   return (name[0] | 0x20) == 's' && (name[1] | 0x20) == 'e' && (name[2] | 0x20) == 't';
 }
 
@@ -149,9 +148,8 @@ void RespParser::StartBulk(size_t size) {
     }
   }
   if (size >= kBigBulkBytes) {
-    big_.push_back(pool_ != nullptr
-                       ? pool_->Take(size)
-                       : BulkBuffer{std::unique_ptr<char[]>(new char[size]), size});
+    big_.push_back(pool_ != nullptr ? pool_->Take(size)
+                                    : BulkBuffer{std::unique_ptr<char[]>(new char[size]), size});
     arg.big = static_cast<int>(big_.size() - 1);
   } else {
     if (small_.size() <= index) small_.resize(index + 1);

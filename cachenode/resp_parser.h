@@ -1,6 +1,6 @@
 // RespParser: an incremental, bounded parser of RESP2 requests, as Redis clients send them: arrays
-// of bulk strings (`*2\r\n$3\r\nGET\r\n$1\r\nk\r\n`) and inline commands (`PING\r\n`, what telnet and
-// nc send).
+// of bulk strings (`*2\r\n$3\r\nGET\r\n$1\r\nk\r\n`) and inline commands (`PING\r\n`, what telnet
+// and nc send).
 //
 // The parser owns the bytes: the caller asks where the next socket read should land (ReadSpans),
 // reads there (readv), reports the count (Advance) and takes complete requests (Next). Memory is
@@ -52,6 +52,11 @@ struct RespParserOptions {
   uint32_t max_args = 1u << 16;
   // Longest inline command and longest header line. Redis allows 64 KiB.
   uint32_t max_inline_bytes = 64u << 10;
+  // Size of the header area that reads land in (request headers, inline commands, small bulks;
+  // at least max_inline_bytes + 2 is used). Large, so that one read takes many pipelined small
+  // requests; tests and the fuzzer make it small, so that filling it, compacting it and reading
+  // past it are reached with short inputs. At least 64.
+  uint32_t min_header_bytes = 64u << 10;
 
   // InvalidArgument naming the bad field.
   absl::Status Validate() const;

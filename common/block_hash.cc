@@ -23,16 +23,24 @@ struct MdCtxDeleter {
   void operator()(EVP_MD_CTX* c) const { EVP_MD_CTX_free(c); }
 };
 
+// SHA-256, fetched from the provider once: an implicit fetch (EVP_sha256() at every init) and a
+// fresh context per block cost more than hashing a block of a few hundred tokens.
+const EVP_MD* Sha256Md() {
+  static const EVP_MD* const md = EVP_MD_fetch(nullptr, "SHA256", nullptr);
+  return md;
+}
+
+// One digest at a time per thread: a Sha256 lives inside one HashBlock call.
 class Sha256 {
  public:
-  Sha256() : ctx_(EVP_MD_CTX_new()) { EVP_DigestInit_ex(ctx_.get(), EVP_sha256(), nullptr); }
+  Sha256() : ctx_(ThreadContext()) { EVP_DigestInit_ex2(ctx_, Sha256Md(), nullptr); }
 
   void Field(uint8_t tag, const void* data, uint64_t len) {
     uint8_t header[9];
     header[0] = tag;
     for (int i = 0; i < 8; ++i) header[1 + i] = static_cast<uint8_t>(len >> (8 * i));
-    EVP_DigestUpdate(ctx_.get(), header, sizeof(header));
-    if (len > 0) EVP_DigestUpdate(ctx_.get(), data, len);
+    EVP_DigestUpdate(ctx_, header, sizeof(header));
+    if (len > 0) EVP_DigestUpdate(ctx_, data, len);
   }
 
   void Tokens(std::span<const uint32_t> tokens) {
@@ -40,29 +48,34 @@ class Sha256 {
     header[0] = kTagTokens;
     const uint64_t len = tokens.size() * 4;
     for (int i = 0; i < 8; ++i) header[1 + i] = static_cast<uint8_t>(len >> (8 * i));
-    EVP_DigestUpdate(ctx_.get(), header, sizeof(header));
+    EVP_DigestUpdate(ctx_, header, sizeof(header));
     // Little-endian u32 per token, written explicitly so the result is host-independent.
     uint8_t buf[4 * 256];
     size_t n = 0;
     for (uint32_t t : tokens) {
       for (int i = 0; i < 4; ++i) buf[n++] = static_cast<uint8_t>(t >> (8 * i));
       if (n == sizeof(buf)) {
-        EVP_DigestUpdate(ctx_.get(), buf, n);
+        EVP_DigestUpdate(ctx_, buf, n);
         n = 0;
       }
     }
-    if (n > 0) EVP_DigestUpdate(ctx_.get(), buf, n);
+    if (n > 0) EVP_DigestUpdate(ctx_, buf, n);
   }
 
   ChainHash Final() {
     ChainHash out;
     unsigned int len = 0;
-    EVP_DigestFinal_ex(ctx_.get(), out.bytes.data(), &len);
+    EVP_DigestFinal_ex(ctx_, out.bytes.data(), &len);
     return out;
   }
 
  private:
-  std::unique_ptr<EVP_MD_CTX, MdCtxDeleter> ctx_;
+  static EVP_MD_CTX* ThreadContext() {
+    thread_local const std::unique_ptr<EVP_MD_CTX, MdCtxDeleter> ctx(EVP_MD_CTX_new());
+    return ctx.get();
+  }
+
+  EVP_MD_CTX* const ctx_;
 };
 
 }  // namespace
