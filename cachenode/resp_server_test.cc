@@ -1,10 +1,6 @@
 #include "cachenode/resp_server.h"
 
 #include <gtest/gtest.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
-#include <sys/time.h>
-#include <unistd.h>
 
 #include <random>
 #include <string>
@@ -12,131 +8,13 @@
 
 #include "cachenode/memory_backend.h"
 #include "cachenode/memory_tier.h"
+#include "cachenode/resp_test_client.h"
 #include "common/namespace_id.h"
 
 namespace strata::cachenode {
 namespace {
 
 constexpr uint64_t kMiB = 1ull << 20;
-
-// One parsed RESP2 reply.
-struct Reply {
-  char type = 0;  // '+', '-', ':', '$', '*'; 0 when the connection ended first
-  std::string text;
-  int64_t integer = 0;
-  bool nil = false;
-  std::vector<Reply> elements;
-};
-
-// A blocking test client on a raw socket. The receive timeout is a bound against a hung test, not
-// a synchronization: every read waits for bytes the server sends in reply.
-class RawClient {
- public:
-  explicit RawClient(int port) {
-    fd_ = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    timeval timeout{30, 0};
-    setsockopt(fd_, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof(timeout));
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_port = htons(static_cast<uint16_t>(port));
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    connected_ = connect(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0;
-  }
-  ~RawClient() { close(fd_); }
-
-  bool connected() const { return connected_; }
-
-  void Send(std::string_view bytes) {
-    while (!bytes.empty()) {
-      const ssize_t n = send(fd_, bytes.data(), bytes.size(), MSG_NOSIGNAL);
-      if (n <= 0) return;  // the server closed; the test reads what it said
-      bytes.remove_prefix(static_cast<size_t>(n));
-    }
-  }
-
-  Reply Call(const std::vector<std::string>& args) {
-    Send(Command(args));
-    return Read();
-  }
-
-  static std::string Command(const std::vector<std::string>& args) {
-    std::string s = "*" + std::to_string(args.size()) + "\r\n";
-    for (const std::string& a : args) s += "$" + std::to_string(a.size()) + "\r\n" + a + "\r\n";
-    return s;
-  }
-
-  Reply Read() {
-    Reply r;
-    std::string line;
-    if (!ReadLine(&line) || line.empty()) return r;
-    r.type = line[0];
-    const std::string rest = line.substr(1);
-    switch (r.type) {
-      case '+':
-      case '-':
-        r.text = rest;
-        break;
-      case ':':
-        r.integer = std::stoll(rest);
-        break;
-      case '$': {
-        const int64_t len = std::stoll(rest);
-        if (len < 0) {
-          r.nil = true;
-          break;
-        }
-        if (!ReadExact(static_cast<size_t>(len) + 2, &r.text)) return Reply{};
-        r.text.resize(static_cast<size_t>(len));
-        break;
-      }
-      case '*': {
-        const int64_t n = std::stoll(rest);
-        for (int64_t i = 0; i < n; ++i) r.elements.push_back(Read());
-        break;
-      }
-      default:
-        break;
-    }
-    return r;
-  }
-
-  // True when the server closed the connection (EOF) after everything read so far.
-  bool AtEof() {
-    if (!buffer_.empty()) return false;
-    char c;
-    return recv(fd_, &c, 1, 0) == 0;
-  }
-
- private:
-  bool Fill() {
-    char chunk[64 << 10];
-    const ssize_t n = recv(fd_, chunk, sizeof(chunk), 0);
-    if (n <= 0) return false;
-    buffer_.append(chunk, static_cast<size_t>(n));
-    return true;
-  }
-  bool ReadLine(std::string* line) {
-    size_t at;
-    while ((at = buffer_.find("\r\n")) == std::string::npos) {
-      if (!Fill()) return false;
-    }
-    *line = buffer_.substr(0, at);
-    buffer_.erase(0, at + 2);
-    return true;
-  }
-  bool ReadExact(size_t n, std::string* out) {
-    while (buffer_.size() < n) {
-      if (!Fill()) return false;
-    }
-    *out = buffer_.substr(0, n);
-    buffer_.erase(0, n);
-    return true;
-  }
-
-  int fd_ = -1;
-  bool connected_ = false;
-  std::string buffer_;
-};
 
 std::string RandomValue(size_t n, uint32_t seed) {
   std::mt19937 rng(seed);
@@ -172,7 +50,7 @@ class RespServerTest : public ::testing::Test {
 
   // A SET then GET on a fresh connection: the server still serves.
   void ExpectServes(const std::string& key) {
-    RawClient c(server_->port());
+    RespTestClient c(server_->port());
     ASSERT_TRUE(c.connected());
     EXPECT_EQ(c.Call({"SET", key, "still-here"}).text, "OK");
     EXPECT_EQ(c.Call({"GET", key}).text, "still-here");
@@ -185,15 +63,15 @@ class RespServerTest : public ::testing::Test {
 
 TEST_F(RespServerTest, SetThenGetRoundTripsBinaryValuesByteExact) {
   StartServer();
-  RawClient c(server_->port());
+  RespTestClient c(server_->port());
   ASSERT_TRUE(c.connected());
   const std::vector<size_t> sizes = {1, 8, 100, 16383, 16384, 100000, 2 * kMiB + 7};
   for (size_t size : sizes) {
     const std::string key = std::string("key\r\n\0-", 7) + std::to_string(size);
     const std::string value = RandomValue(size, static_cast<uint32_t>(size));
-    const Reply set = c.Call({"SET", key, value});
+    const RespReply set = c.Call({"SET", key, value});
     ASSERT_EQ(set.type, '+') << size << ": " << set.text;
-    const Reply get = c.Call({"GET", key});
+    const RespReply get = c.Call({"GET", key});
     ASSERT_EQ(get.type, '$') << size;
     EXPECT_TRUE(get.text == value) << "value of " << size << " bytes differs";
   }
@@ -201,7 +79,7 @@ TEST_F(RespServerTest, SetThenGetRoundTripsBinaryValuesByteExact) {
 
 TEST_F(RespServerTest, KeysMapToTheirHashInTheNamespaceAtChainPositionZero) {
   StartServer();
-  RawClient c(server_->port());
+  RespTestClient c(server_->port());
   ASSERT_EQ(c.Call({"SET", "lmcache-key", "payload"}).text, "OK");
   const common::BlockKey key = RespKey(ns_, "lmcache-key");
   EXPECT_NE(key.hash, RespKey(ns_, "lmcache-key2").hash);
@@ -214,19 +92,19 @@ TEST_F(RespServerTest, KeysMapToTheirHashInTheNamespaceAtChainPositionZero) {
 
 TEST_F(RespServerTest, GetOfAMissingKeyIsNil) {
   StartServer();
-  RawClient c(server_->port());
-  const Reply r = c.Call({"GET", "absent"});
+  RespTestClient c(server_->port());
+  const RespReply r = c.Call({"GET", "absent"});
   EXPECT_EQ(r.type, '$');
   EXPECT_TRUE(r.nil);
 }
 
 TEST_F(RespServerTest, ExistsDelAndMgetCountEveryKey) {
   StartServer();
-  RawClient c(server_->port());
+  RespTestClient c(server_->port());
   ASSERT_EQ(c.Call({"SET", "a", "1"}).text, "OK");
   ASSERT_EQ(c.Call({"SET", "b", "22"}).text, "OK");
   EXPECT_EQ(c.Call({"EXISTS", "a", "b", "c", "a"}).integer, 3);
-  const Reply m = c.Call({"MGET", "a", "c", "b"});
+  const RespReply m = c.Call({"MGET", "a", "c", "b"});
   ASSERT_EQ(m.type, '*');
   ASSERT_EQ(m.elements.size(), 3u);
   EXPECT_EQ(m.elements[0].text, "1");
@@ -238,11 +116,11 @@ TEST_F(RespServerTest, ExistsDelAndMgetCountEveryKey) {
 
 TEST_F(RespServerTest, PipelinedRequestsAreAnsweredInOrder) {
   StartServer();
-  RawClient c(server_->port());
+  RespTestClient c(server_->port());
   std::string batch;
   for (int i = 0; i < 200; ++i) {
-    batch += RawClient::Command({"SET", "k" + std::to_string(i), RandomValue(100 + i, i)});
-    batch += RawClient::Command({"GET", "k" + std::to_string(i)});
+    batch += RespTestClient::Encode({"SET", "k" + std::to_string(i), RandomValue(100 + i, i)});
+    batch += RespTestClient::Encode({"GET", "k" + std::to_string(i)});
   }
   c.Send(batch);
   for (int i = 0; i < 200; ++i) {
@@ -256,11 +134,11 @@ TEST_F(RespServerTest, PipelinedLargeGetsAllArriveUnderBackPressure) {
   RespServerOptions options;
   options.max_pending_reply_bytes = 1 * kMiB;  // a few replies at a time
   StartServer(options);
-  RawClient c(server_->port());
+  RespTestClient c(server_->port());
   const std::string value = RandomValue(512 << 10, 7);
   ASSERT_EQ(c.Call({"SET", "big", value}).text, "OK");
   std::string batch;
-  for (int i = 0; i < 48; ++i) batch += RawClient::Command({"GET", "big"});
+  for (int i = 0; i < 48; ++i) batch += RespTestClient::Encode({"GET", "big"});
   c.Send(batch);  // 24 MiB of replies pending while the client is not reading
   for (int i = 0; i < 48; ++i) ASSERT_TRUE(c.Read().text == value) << i;
   ExpectServes("after-backpressure");
@@ -268,7 +146,7 @@ TEST_F(RespServerTest, PipelinedLargeGetsAllArriveUnderBackPressure) {
 
 TEST_F(RespServerTest, InlineCommandsWork) {
   StartServer();
-  RawClient c(server_->port());
+  RespTestClient c(server_->port());
   c.Send("PING\r\nSET inline-key hello\r\nGET inline-key\n");
   EXPECT_EQ(c.Read().text, "PONG");
   EXPECT_EQ(c.Read().text, "OK");
@@ -277,8 +155,8 @@ TEST_F(RespServerTest, InlineCommandsWork) {
 
 TEST_F(RespServerTest, SetOptionsAreRefusedNotIgnored) {
   StartServer();
-  RawClient c(server_->port());
-  const Reply r = c.Call({"SET", "k", "v", "EX", "10"});
+  RespTestClient c(server_->port());
+  const RespReply r = c.Call({"SET", "k", "v", "EX", "10"});
   EXPECT_EQ(r.type, '-');
   EXPECT_NE(r.text.find("EX"), std::string::npos) << r.text;
   EXPECT_TRUE(c.Call({"GET", "k"}).nil);
@@ -289,8 +167,8 @@ TEST_F(RespServerTest, TooLargeValueIsRefusedAndTheConnectionStaysUsable) {
   RespServerOptions options;
   options.max_bulk_bytes = 1 * kMiB;
   StartServer(options);
-  RawClient c(server_->port());
-  const Reply r = c.Call({"SET", "k", std::string(3 * kMiB, 'x')});
+  RespTestClient c(server_->port());
+  const RespReply r = c.Call({"SET", "k", std::string(3 * kMiB, 'x')});
   EXPECT_EQ(r.type, '-');
   EXPECT_EQ(r.text, "ERR value too large (max 1048576 bytes)");
   EXPECT_EQ(c.Call({"PING"}).text, "PONG");
@@ -300,8 +178,8 @@ TEST_F(RespServerTest, TooLargeValueIsRefusedAndTheConnectionStaysUsable) {
 
 TEST_F(RespServerTest, ValueLargerThanTheStoreTakesIsRefusedByDefault) {
   StartServer();  // max bulk: the store's largest block (8 MiB here)
-  RawClient c(server_->port());
-  const Reply r = c.Call({"SET", "k", std::string(9 * kMiB, 'x')});
+  RespTestClient c(server_->port());
+  const RespReply r = c.Call({"SET", "k", std::string(9 * kMiB, 'x')});
   EXPECT_EQ(r.text, "ERR value too large (max " + std::to_string(8 * kMiB) + " bytes)");
   EXPECT_EQ(c.Call({"PING"}).text, "PONG");
 }
@@ -323,12 +201,12 @@ TEST_F(RespServerTest, MalformedInputClosesOnlyThatConnection) {
   };
   uint64_t errors = 0;
   for (const Malformed& m : cases) {
-    RawClient other(server_->port());  // connected before and kept open during the bad input
+    RespTestClient other(server_->port());  // connected before and kept open during the bad input
     ASSERT_TRUE(other.connected());
     ASSERT_EQ(other.Call({"PING"}).text, "PONG");
-    RawClient bad(server_->port());
+    RespTestClient bad(server_->port());
     bad.Send(m.bytes);
-    const Reply r = bad.Read();
+    const RespReply r = bad.Read();
     EXPECT_EQ(r.type, '-') << m.name;
     EXPECT_EQ(r.text.rfind("ERR Protocol error: ", 0), 0u) << m.name << ": " << r.text;
     EXPECT_TRUE(bad.AtEof()) << m.name << ": the connection is closed";
@@ -340,7 +218,7 @@ TEST_F(RespServerTest, MalformedInputClosesOnlyThatConnection) {
 
 TEST_F(RespServerTest, ChecksumFailureIsANilReplyAndCounted) {
   StartServer();
-  RawClient c(server_->port());
+  RespTestClient c(server_->port());
   ASSERT_EQ(c.Call({"SET", "k", std::string(4096, 'v')}).text, "OK");
   const common::BlockKey key = RespKey(ns_, "k");
   {
@@ -355,9 +233,9 @@ TEST_F(RespServerTest, ChecksumFailureIsANilReplyAndCounted) {
 
 TEST_F(RespServerTest, InfoHasRedisSectionsAndOneSectionPerTier) {
   StartServer();
-  RawClient c(server_->port());
+  RespTestClient c(server_->port());
   ASSERT_EQ(c.Call({"SET", "k", "v"}).text, "OK");
-  const Reply info = c.Call({"INFO"});
+  const RespReply info = c.Call({"INFO"});
   ASSERT_EQ(info.type, '$');
   for (const char* part :
        {"# Server\r\n", "# Clients\r\n", "# Stats\r\n", "# Keyspace\r\n", "db0:keys=1",
@@ -365,20 +243,20 @@ TEST_F(RespServerTest, InfoHasRedisSectionsAndOneSectionPerTier) {
         "# Strata dram\r\n", "tier_dram_capacity_bytes:", "tcp_port:"}) {
     EXPECT_NE(info.text.find(part), std::string::npos) << part << " missing in:\n" << info.text;
   }
-  const Reply stats = c.Call({"INFO", "stats"});
+  const RespReply stats = c.Call({"INFO", "stats"});
   EXPECT_NE(stats.text.find("total_commands_processed:"), std::string::npos);
   EXPECT_EQ(stats.text.find("# Server"), std::string::npos);
 }
 
 TEST_F(RespServerTest, AnswersWhatStockToolsSend) {
   StartServer();
-  RawClient c(server_->port());
+  RespTestClient c(server_->port());
   EXPECT_EQ(c.Call({"PING", "hi"}).text, "hi");
   EXPECT_EQ(c.Call({"COMMAND", "DOCS"}).type, '*');
-  const Reply save = c.Call({"CONFIG", "GET", "save"});
+  const RespReply save = c.Call({"CONFIG", "GET", "save"});
   ASSERT_EQ(save.elements.size(), 2u);
   EXPECT_EQ(save.elements[0].text, "save");
-  const Reply aof = c.Call({"CONFIG", "GET", "appendonly"});
+  const RespReply aof = c.Call({"CONFIG", "GET", "appendonly"});
   ASSERT_EQ(aof.elements.size(), 2u);
   EXPECT_EQ(aof.elements[1].text, "no");
   EXPECT_EQ(c.Call({"SELECT", "0"}).text, "OK");
@@ -386,7 +264,7 @@ TEST_F(RespServerTest, AnswersWhatStockToolsSend) {
   EXPECT_EQ(c.Call({"CLIENT", "SETNAME", "me"}).text, "OK");
   EXPECT_EQ(c.Call({"CLIENT", "GETNAME"}).text, "me");
   EXPECT_EQ(c.Call({"HELLO", "3"}).type, '-');
-  const Reply unknown = c.Call({"KEYS", "*"});
+  const RespReply unknown = c.Call({"KEYS", "*"});
   EXPECT_EQ(unknown.text, "ERR unknown command 'KEYS'");
   EXPECT_EQ(c.Call({"QUIT"}).text, "OK");
   EXPECT_TRUE(c.AtEof());
@@ -396,10 +274,10 @@ TEST_F(RespServerTest, ClientsBeyondTheLimitAreTurnedAway) {
   RespServerOptions options;
   options.max_clients = 1;
   StartServer(options);
-  RawClient first(server_->port());
+  RespTestClient first(server_->port());
   ASSERT_EQ(first.Call({"PING"}).text, "PONG");
-  RawClient second(server_->port());
-  const Reply r = second.Read();
+  RespTestClient second(server_->port());
+  const RespReply r = second.Read();
   EXPECT_EQ(r.text, "ERR max number of clients reached");
   EXPECT_EQ(server_->Stats().connections_rejected, 1u);
   EXPECT_EQ(first.Call({"PING"}).text, "PONG");
@@ -407,7 +285,7 @@ TEST_F(RespServerTest, ClientsBeyondTheLimitAreTurnedAway) {
 
 TEST_F(RespServerTest, StopClosesClientsAndIsIdempotent) {
   StartServer();
-  RawClient c(server_->port());
+  RespTestClient c(server_->port());
   ASSERT_EQ(c.Call({"PING"}).text, "PONG");
   server_->Stop();
   EXPECT_TRUE(c.AtEof());

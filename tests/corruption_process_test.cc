@@ -6,6 +6,7 @@
 // Rounds: STRATA_CORRUPTION_ROUNDS (default 3) for the file test; STRATA_CORRUPTION_SEED (default
 // 0) picks another deterministic series of flips, e.g.
 //   STRATA_CORRUPTION_ROUNDS=50 STRATA_CORRUPTION_SEED=7 build/tests/corruption_process_test
+#include <dirent.h>
 #include <netinet/in.h>
 #include <openssl/sha.h>
 #include <sys/socket.h>
@@ -14,7 +15,6 @@
 #include <algorithm>
 #include <cstdlib>
 #include <cstring>
-#include <dirent.h>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -24,6 +24,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "cachenode/resp_test_client.h"
 #include "clients/cache_node_client.h"
 #include "clients/local_client.h"
 #include "common/checksum.h"
@@ -157,8 +158,8 @@ void RunRound(int round, Totals& totals) {
   std::mt19937_64 rng(0xC0FFEE + SeedBase() * 1000003 + round);
   TempDir dir;
   const std::string data_dir = dir.File("data");
-  const std::vector<std::string> flags = {"--dram-bytes", "64MiB", "--ssd-bytes", "1GiB",
-                                          "--data-dir", data_dir};
+  const std::vector<std::string> flags = {"--dram-bytes", "64MiB",      "--ssd-bytes",
+                                          "1GiB",         "--data-dir", data_dir};
   constexpr int kBlocks = 24;
   std::vector<common::ChainHash> chain;
   std::vector<std::string> payloads;
@@ -205,7 +206,8 @@ void RunRound(int round, Totals& totals) {
   NodeProcess node;
   absl::StatusOr<std::string> address = node.Start(flags);
   ASSERT_TRUE(address.ok()) << "the node must keep serving after corruption: " << address.status()
-                            << "\n" << node.stderr_text();
+                            << "\n"
+                            << node.stderr_text();
   const bool moved_aside = node.stderr_text().find("is corrupt; moved it to") != std::string::npos;
   auto client = ClientFor(*address);
   ASSERT_NE(client, nullptr);
@@ -243,12 +245,13 @@ void RunRound(int round, Totals& totals) {
 
   std::string kinds;
   for (const std::string& k : hit_kinds) absl::StrAppend(&kinds, kinds.empty() ? "" : ",", k);
-  std::printf("corruption round %d: flipped bytes in [%s]%s; %zu blocks read: %llu exact, %llu "
-              "misses (%llu DATA_LOSS), %llu wrong; ssd checksum failures %llu\n",
-              round, kinds.c_str(), moved_aside ? " (store moved aside)" : "", chain.size(),
-              static_cast<unsigned long long>(exact), static_cast<unsigned long long>(misses),
-              static_cast<unsigned long long>(data_loss), static_cast<unsigned long long>(wrong),
-              static_cast<unsigned long long>(failures));
+  std::printf(
+      "corruption round %d: flipped bytes in [%s]%s; %zu blocks read: %llu exact, %llu "
+      "misses (%llu DATA_LOSS), %llu wrong; ssd checksum failures %llu\n",
+      round, kinds.c_str(), moved_aside ? " (store moved aside)" : "", chain.size(),
+      static_cast<unsigned long long>(exact), static_cast<unsigned long long>(misses),
+      static_cast<unsigned long long>(data_loss), static_cast<unsigned long long>(wrong),
+      static_cast<unsigned long long>(failures));
   ++totals.rounds;
   totals.blocks_read += chain.size();
   totals.exact += exact;
@@ -267,108 +270,18 @@ TEST(CorruptionProcessTest, FlippedBytesInDataFilesAreMissesNeverWrongBytes) {
   for (const auto& [k, n] : totals.kinds_hit) {
     absl::StrAppend(&kinds, kinds.empty() ? "" : " ", k, "=", n);
   }
-  std::printf("corruption summary: %d rounds, %llu bytes flipped (files hit by kind: %s), %llu "
-              "blocks read, %llu exact, %llu misses, %llu wrong bytes\n",
-              totals.rounds, static_cast<unsigned long long>(totals.bytes_flipped), kinds.c_str(),
-              static_cast<unsigned long long>(totals.blocks_read),
-              static_cast<unsigned long long>(totals.exact),
-              static_cast<unsigned long long>(totals.misses),
-              static_cast<unsigned long long>(totals.wrong));
+  std::printf(
+      "corruption summary: %d rounds, %llu bytes flipped (files hit by kind: %s), %llu "
+      "blocks read, %llu exact, %llu misses, %llu wrong bytes\n",
+      totals.rounds, static_cast<unsigned long long>(totals.bytes_flipped), kinds.c_str(),
+      static_cast<unsigned long long>(totals.blocks_read),
+      static_cast<unsigned long long>(totals.exact), static_cast<unsigned long long>(totals.misses),
+      static_cast<unsigned long long>(totals.wrong));
   EXPECT_EQ(totals.wrong, 0u);
   EXPECT_EQ(totals.rounds, rounds);
 }
 
 // ---- Arena memory ----
-
-// Listening TCP ports of `pid` (its socket inodes matched against /proc/PID/net/tcp{,6} LISTEN
-// entries): how the test finds the RESP port the node picked.
-std::vector<int> ListeningPorts(pid_t pid) {
-  std::set<std::string> inodes;
-  const std::string fd_dir = absl::StrCat("/proc/", pid, "/fd");
-  for (const auto& e : std::filesystem::directory_iterator(fd_dir)) {
-    std::error_code ec;
-    const std::string t = std::filesystem::read_symlink(e.path(), ec).string();
-    if (!ec && t.rfind("socket:[", 0) == 0) inodes.insert(t.substr(8, t.size() - 9));
-  }
-  std::vector<int> ports;
-  for (const char* table : {"tcp", "tcp6"}) {
-    std::ifstream in(absl::StrCat("/proc/", pid, "/net/", table));
-    std::string line;
-    std::getline(in, line);
-    while (std::getline(in, line)) {
-      std::vector<std::string> f = absl::StrSplit(line, ' ', absl::SkipEmpty());
-      if (f.size() < 10 || f[3] != "0A" || inodes.count(f[9]) == 0) continue;
-      ports.push_back(static_cast<int>(std::stoul(f[1].substr(f[1].rfind(':') + 1), nullptr, 16)));
-    }
-  }
-  return ports;
-}
-
-// A minimal blocking RESP client: one command, one reply.
-class Resp {
- public:
-  explicit Resp(int port) {
-    fd_ = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    timeval timeout{30, 0};  // bounds a hung test only
-    setsockopt(fd_, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof(timeout));
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_port = htons(static_cast<uint16_t>(port));
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    connected_ = connect(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0;
-  }
-  ~Resp() { close(fd_); }
-  bool connected() const { return connected_; }
-  // Sends a command; returns the reply's first line (with a bulk reply's payload appended after
-  // a '\n' when there is one).
-  std::string Command(const std::vector<std::string>& args) {
-    std::string out = absl::StrCat("*", args.size(), "\r\n");
-    for (const std::string& a : args) absl::StrAppend(&out, "$", a.size(), "\r\n", a, "\r\n");
-    for (size_t sent = 0; sent < out.size();) {
-      const ssize_t n = send(fd_, out.data() + sent, out.size() - sent, MSG_NOSIGNAL);
-      if (n <= 0) return "";
-      sent += static_cast<size_t>(n);
-    }
-    std::string line = ReadLine();
-    if (line.size() > 1 && line[0] == '$' && line != "$-1") {
-      int64_t n = 0;
-      if (!absl::SimpleAtoi(line.substr(1), &n) || n < 0) return line;
-      std::string payload = ReadExact(static_cast<size_t>(n) + 2);
-      payload.resize(std::min(payload.size(), static_cast<size_t>(n)));
-      return line + "\n" + payload;
-    }
-    return line;
-  }
-
- private:
-  std::string ReadLine() {
-    while (buffer_.find("\r\n") == std::string::npos) {
-      if (!Fill()) return "";
-    }
-    const size_t end = buffer_.find("\r\n");
-    std::string line = buffer_.substr(0, end);
-    buffer_.erase(0, end + 2);
-    return line;
-  }
-  std::string ReadExact(size_t n) {
-    while (buffer_.size() < n) {
-      if (!Fill()) break;
-    }
-    std::string out = buffer_.substr(0, n);
-    buffer_.erase(0, std::min(n, buffer_.size()));
-    return out;
-  }
-  bool Fill() {
-    char buf[65536];
-    const ssize_t got = recv(fd_, buf, sizeof(buf), 0);
-    if (got <= 0) return false;
-    buffer_.append(buf, static_cast<size_t>(got));
-    return true;
-  }
-  int fd_ = -1;
-  bool connected_ = false;
-  std::string buffer_;
-};
 
 // The store key's hash of a RESP key, as resp_commands.h defines it (a pure, documented formula:
 // SHA-256 of "strata.resp-key.v1" NUL key).
@@ -406,21 +319,14 @@ TEST(CorruptionProcessTest, CorruptArenaSlotIsAMissOverGrpcRespAndShmAndAPutRest
       node.Start({"--dram-bytes", "64MiB", "--ssd-bytes", "0", "--data-dir", dir.File("data"),
                   "--local-socket", socket, "--resp-listen", "127.0.0.1:0"});
   ASSERT_TRUE(address.ok()) << address.status() << "\n" << node.stderr_text();
-  int grpc_port = 0;
-  ASSERT_TRUE(absl::SimpleAtoi(address->substr(address->rfind(':') + 1), &grpc_port));
-  int resp_port = 0;
-  for (int port : ListeningPorts(node.pid())) {
-    if (port == grpc_port) continue;
-    Resp probe(port);
-    if (probe.connected() && probe.Command({"PING"}) == "+PONG") resp_port = port;
-  }
+  const int resp_port = RespPortOf(node);
   ASSERT_GT(resp_port, 0) << "no RESP port found";
   auto client = ClientFor(*address);
   ASSERT_NE(client, nullptr);
   absl::StatusOr<std::unique_ptr<clients::LocalClient>> local =
       clients::LocalClient::Connect(socket);
   ASSERT_TRUE(local.ok()) << local.status();
-  Resp resp(resp_port);
+  cachenode::RespTestClient resp(resp_port);
   ASSERT_TRUE(resp.connected());
 
   const common::ChainHash grpc_hash = HashOf(1);
@@ -432,7 +338,7 @@ TEST(CorruptionProcessTest, CorruptArenaSlotIsAMissOverGrpcRespAndShmAndAPutRest
   const std::string resp_payload = RandomBytes(100 * kKiB, 3);
   ASSERT_TRUE(PutOne(*client, grpc_hash, grpc_payload).ok());
   ASSERT_TRUE(PutOne(*client, shm_hash, shm_payload).ok());
-  ASSERT_EQ(resp.Command({"SET", resp_key, resp_payload}), "+OK");
+  ASSERT_EQ(resp.Call({"SET", resp_key, resp_payload}).text, "OK");
 
   for (const common::ChainHash& h : {grpc_hash, shm_hash, resp_hash}) {
     FlipSlotByte(**local, h);
@@ -446,7 +352,7 @@ TEST(CorruptionProcessTest, CorruptArenaSlotIsAMissOverGrpcRespAndShmAndAPutRest
   EXPECT_FALSE(got->front().found);
   EXPECT_TRUE(absl::IsDataLoss(got->front().miss)) << got->front().miss;
   // RESP: nil, never the value.
-  EXPECT_EQ(resp.Command({"GET", resp_key}), "$-1");
+  EXPECT_TRUE(resp.Call({"GET", resp_key}).nil);
   // shm: the client's verification makes it DATA_LOSS; the release reports it to the node.
   std::string dest(shm_payload.size(), '\0');
   std::span<std::byte> dest_span(reinterpret_cast<std::byte*>(dest.data()), dest.size());
@@ -466,18 +372,20 @@ TEST(CorruptionProcessTest, CorruptArenaSlotIsAMissOverGrpcRespAndShmAndAPutRest
   got = client->Get(kDefaultNs, {&grpc_hash, 1}, false);
   ASSERT_TRUE(got.ok() && got->front().found);
   EXPECT_TRUE(got->front().payload == grpc_payload);
-  ASSERT_EQ(resp.Command({"SET", resp_key, resp_payload}), "+OK");
-  EXPECT_EQ(resp.Command({"GET", resp_key}),
-            absl::StrCat("$", resp_payload.size(), "\n", resp_payload));
+  ASSERT_EQ(resp.Call({"SET", resp_key, resp_payload}).text, "OK");
+  const cachenode::RespReply restored = resp.Call({"GET", resp_key});
+  EXPECT_EQ(restored.type, '$');
+  EXPECT_TRUE(restored.text == resp_payload) << "GET after the re-put is not byte-exact";
   const clients::LocalPutBlock block{shm_hash, Bytes(shm_payload), 0};
   absl::StatusOr<std::vector<clients::LocalPutResult>> put = (*local)->Put(kDefaultNs, {&block, 1});
   ASSERT_TRUE(put.ok() && put->front().status.ok());
   copied = (*local)->GetInto(kDefaultNs, {&shm_hash, 1}, {&dest_span, 1});
   ASSERT_TRUE(copied.ok() && copied->front().status.ok());
   EXPECT_TRUE(dest == shm_payload);
-  std::printf("arena corruption: 3 slots flipped (gRPC, RESP, shm), 3 misses, 0 wrong bytes, dram "
-              "checksum failures +%llu\n",
-              static_cast<unsigned long long>(ChecksumFailures(*client, v1::TIER_DRAM) - before));
+  std::printf(
+      "arena corruption: 3 slots flipped (gRPC, RESP, shm), 3 misses, 0 wrong bytes, dram "
+      "checksum failures +%llu\n",
+      static_cast<unsigned long long>(ChecksumFailures(*client, v1::TIER_DRAM) - before));
 }
 
 }  // namespace

@@ -21,8 +21,11 @@
 #include <random>
 
 #include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
+#include "cachenode/resp_test_client.h"
 
 namespace strata::tests {
 namespace {
@@ -226,6 +229,47 @@ int FreePort() {
     if (free) return port;
   }
   return 0;  // the caller's bind fails with a clear message
+}
+
+std::vector<int> ListeningPorts(pid_t pid) {
+  std::vector<std::string> inodes;
+  const std::string fd_dir = absl::StrCat("/proc/", pid, "/fd");
+  std::error_code ec;
+  for (const auto& entry : std::filesystem::directory_iterator(fd_dir, ec)) {
+    std::error_code link_ec;
+    const std::string t = std::filesystem::read_symlink(entry.path(), link_ec).string();
+    if (!link_ec && t.rfind("socket:[", 0) == 0) inodes.push_back(t.substr(8, t.size() - 9));
+  }
+  std::vector<int> ports;
+  for (const char* table : {"tcp", "tcp6"}) {
+    std::ifstream in(absl::StrCat("/proc/", pid, "/net/", table));
+    std::string line;
+    std::getline(in, line);  // header
+    while (std::getline(in, line)) {
+      std::vector<std::string> f = absl::StrSplit(line, ' ', absl::SkipEmpty());
+      // sl local_address rem_address st(0A: listening) tx:rx tr:when retrnsmt uid timeout inode
+      if (f.size() < 10 || f[3] != "0A") continue;
+      if (std::find(inodes.begin(), inodes.end(), f[9]) == inodes.end()) continue;
+      ports.push_back(static_cast<int>(std::stoul(f[1].substr(f[1].rfind(':') + 1), nullptr, 16)));
+    }
+  }
+  return ports;
+}
+
+int RespPortOf(const NodeProcess& node) {
+  int grpc_port = 0;
+  const std::string& address = node.address();
+  if (!absl::SimpleAtoi(address.substr(address.rfind(':') + 1), &grpc_port)) return 0;
+  for (int port : ListeningPorts(node.pid())) {
+    if (port == grpc_port) continue;
+    cachenode::RespTestClient c(port);
+    if (!c.connected()) continue;
+    // Five pipelined PINGs are longer than the HTTP/2 preface, so a gRPC listener (gRPC may hold
+    // listening sockets of its own) rejects them at once instead of waiting for more bytes.
+    c.Send("PING\r\nPING\r\nPING\r\nPING\r\nPING\r\n");
+    if (c.ReadExact(7) == "+PONG\r\n") return port;
+  }
+  return 0;
 }
 
 bool IsPortTaken(const absl::Status& start_error) {

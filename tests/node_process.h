@@ -54,6 +54,9 @@ int FreePort();
 // True when `start_error` (from NodeProcess::Start) says the server could not bind its port.
 bool IsPortTaken(const absl::Status& start_error);
 
+// TCP ports the process `pid` listens on (its socket inodes looked up in /proc/net/tcp and tcp6).
+std::vector<int> ListeningPorts(pid_t pid);
+
 // Lines of `text` without their newlines; a missing final newline still ends a line.
 std::vector<std::string> Lines(const std::string& text);
 
@@ -128,5 +131,9 @@ class NodeProcess {
   // Reads the node's stdout after the serving line, so a chatty node never blocks on a full pipe.
   std::thread drain_;
 };
+
+// The port of a running node's RESP listener (started with --resp-listen 127.0.0.1:0): the port,
+// other than its gRPC one, that answers PING. 0 when there is none.
+int RespPortOf(const NodeProcess& node);
 
 }  // namespace strata::tests

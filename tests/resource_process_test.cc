@@ -29,6 +29,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
+#include "cachenode/resp_test_client.h"
 #include "clients/cache_node_client.h"
 #include "clients/local_client.h"
 #include "common/namespace_id.h"
@@ -77,43 +78,6 @@ bool Eventually(const std::function<bool()>& done, absl::Duration bound = absl::
   }
   return true;
 }
-
-// A blocking RESP connection; the receive timeout only bounds a hung test.
-class RespConn {
- public:
-  explicit RespConn(int port) {
-    fd_ = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    timeval timeout{30, 0};
-    setsockopt(fd_, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof(timeout));
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_port = htons(static_cast<uint16_t>(port));
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    connected_ = connect(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0;
-  }
-  ~RespConn() { close(fd_); }
-  bool connected() const { return connected_; }
-  void Send(const std::string& bytes) {
-    (void)!send(fd_, bytes.data(), bytes.size(), MSG_NOSIGNAL);
-  }
-  // Reads until `n` bytes arrived or the peer closed; returns what arrived.
-  std::string Read(size_t n) {
-    std::string out;
-    char buf[65536];
-    while (out.size() < n) {
-      const ssize_t got = recv(fd_, buf, std::min(sizeof(buf), n - out.size()), 0);
-      if (got <= 0) break;
-      out.append(buf, static_cast<size_t>(got));
-    }
-    return out;
-  }
-  // Everything until the peer closes.
-  std::string ReadToEof() { return Read(1 << 20); }
-
- private:
-  int fd_ = -1;
-  bool connected_ = false;
-};
 
 std::string SetCommand(const std::string& key, const std::string& value) {
   return absl::StrCat("*3\r\n$3\r\nSET\r\n$", key.size(), "\r\n", key, "\r\n$", value.size(),
@@ -186,25 +150,25 @@ TEST(ResourceProcessTest, RespConnectionsPastMaxClientsAreRefusedAndFdsReturnToB
   ASSERT_TRUE(addr.ok()) << addr.status();
   const int baseline = CountFds(node.pid());
   {
-    RespConn warm(port);
+    cachenode::RespTestClient warm(port);
     warm.Send("PING\r\n");
-    ASSERT_EQ(warm.Read(7), "+PONG\r\n");
+    ASSERT_EQ(warm.ReadExact(7), "+PONG\r\n");
   }
   // A connection costs nothing once it is gone (the node closes it when it sees the EOF).
   ASSERT_TRUE(Eventually([&] { return CountFds(node.pid()) <= baseline; }))
       << CountFds(node.pid()) << " fds, baseline " << baseline;
 
-  std::vector<std::unique_ptr<RespConn>> admitted;
+  std::vector<std::unique_ptr<cachenode::RespTestClient>> admitted;
   for (int i = 0; i < kLimit; ++i) {
-    admitted.push_back(std::make_unique<RespConn>(port));
+    admitted.push_back(std::make_unique<cachenode::RespTestClient>(port));
     ASSERT_TRUE(admitted.back()->connected());
     admitted.back()->Send("PING\r\n");
-    ASSERT_EQ(admitted.back()->Read(7), "+PONG\r\n") << "connection " << i;
+    ASSERT_EQ(admitted.back()->ReadExact(7), "+PONG\r\n") << "connection " << i;
   }
   int refused = 0, peak = CountFds(node.pid());
-  std::vector<std::unique_ptr<RespConn>> extra;
+  std::vector<std::unique_ptr<cachenode::RespTestClient>> extra;
   for (int i = 0; i < kExtra; ++i) {
-    extra.push_back(std::make_unique<RespConn>(port));
+    extra.push_back(std::make_unique<cachenode::RespTestClient>(port));
     if (!extra.back()->connected()) continue;
     // Past the limit the node writes its reason and closes: the reply then EOF.
     const std::string reply = extra.back()->ReadToEof();
@@ -216,10 +180,10 @@ TEST(ResourceProcessTest, RespConnectionsPastMaxClientsAreRefusedAndFdsReturnToB
   // The admitted connections still work, and so does gRPC.
   const std::string value = Payload(7, 64 << 10);
   admitted[3]->Send(SetCommand("k", value));
-  EXPECT_EQ(admitted[3]->Read(5), "+OK\r\n");
+  EXPECT_EQ(admitted[3]->ReadExact(5), "+OK\r\n");
   admitted[kLimit - 1]->Send(GetCommand("k"));
   const std::string header = absl::StrCat("$", value.size(), "\r\n");
-  EXPECT_EQ(admitted[kLimit - 1]->Read(header.size() + value.size() + 2),
+  EXPECT_EQ(admitted[kLimit - 1]->ReadExact(header.size() + value.size() + 2),
             absl::StrCat(header, value, "\r\n"));
   ExpectServes(*addr, 1);
 
@@ -228,9 +192,9 @@ TEST(ResourceProcessTest, RespConnectionsPastMaxClientsAreRefusedAndFdsReturnToB
   EXPECT_TRUE(Eventually([&] { return CountFds(node.pid()) <= baseline; }))
       << CountFds(node.pid()) << " fds, baseline " << baseline;
   // Room again for new connections.
-  RespConn after(port);
+  cachenode::RespTestClient after(port);
   after.Send("PING\r\n");
-  EXPECT_EQ(after.Read(7), "+PONG\r\n");
+  EXPECT_EQ(after.ReadExact(7), "+PONG\r\n");
   RecordProperty("resp_fd_baseline", baseline);
   RecordProperty("resp_fd_peak", peak);
   std::cout << "RESP: baseline " << baseline << " fds, peak " << peak << " with " << kLimit
@@ -399,7 +363,7 @@ void FillPastCapacity(bool with_ssd) {
   constexpr int kBatch = 8;
   // Each phase puts 2x DRAM over gRPC and 2x over RESP.
   const int blocks = static_cast<int>(2 * kDram / kBlock);
-  RespConn resp(port);
+  cachenode::RespTestClient resp(port);
   ASSERT_TRUE(resp.connected());
   std::vector<std::string> payloads(kBatch);
   uint64_t rss_mid = 0;
@@ -420,7 +384,7 @@ void FillPastCapacity(bool with_ssd) {
     }
     for (int i = 0; i < blocks; ++i) {
       resp.Send(SetCommand(absl::StrCat("key-", base + i), Payload(50000 + base + i, kBlock)));
-      ASSERT_EQ(resp.Read(5), "+OK\r\n") << "SET " << base + i;
+      ASSERT_EQ(resp.ReadExact(5), "+OK\r\n") << "SET " << base + i;
       if (i % kBatch == 0) check_dram();
     }
     check_dram();
@@ -431,7 +395,7 @@ void FillPastCapacity(bool with_ssd) {
   resp.Send(GetCommand(absl::StrCat("key-", last)));
   const std::string value = Payload(50000 + last, kBlock);
   const std::string header = absl::StrCat("$", value.size(), "\r\n");
-  EXPECT_EQ(resp.Read(header.size() + value.size() + 2), absl::StrCat(header, value, "\r\n"));
+  EXPECT_EQ(resp.ReadExact(header.size() + value.size() + 2), absl::StrCat(header, value, "\r\n"));
   EXPECT_GT(checks, 2 * static_cast<uint64_t>(blocks) / kBatch);
   EXPECT_GT(max_used, kDram / 2) << "the tier never filled: the test proves nothing";
   // Resident memory is bounded: the arena plus a fixed overhead. Without an SSD tier, once DRAM

@@ -1,11 +1,7 @@
 // The RESP endpoint of a real strata-cachenode process, driven by the stock Redis tools
 // (redis-cli, redis-benchmark), Debian's python3-redis and raw sockets. A missing tool skips its
 // test with the reason (CI installs them: scripts/install-deps.sh).
-#include <dirent.h>
 #include <gtest/gtest.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
-#include <sys/time.h>
 #include <unistd.h>
 
 #include <fstream>
@@ -14,105 +10,14 @@
 #include <string>
 #include <vector>
 
-#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_split.h"
+#include "cachenode/resp_test_client.h"
 #include "tests/node_process.h"
 
 namespace strata::tests {
 namespace {
 
 bool Executable(const std::string& path) { return access(path.c_str(), X_OK) == 0; }
-
-// Listening TCP ports of process `pid`: its socket inodes (/proc/PID/fd) matched against the
-// LISTEN entries of /proc/PID/net/tcp{,6}. How the test learns the RESP port the node picked
-// without parsing more of its stdout.
-std::vector<int> ListeningPorts(pid_t pid) {
-  std::vector<std::string> inodes;
-  const std::string fd_dir = absl::StrCat("/proc/", pid, "/fd");
-  if (DIR* d = opendir(fd_dir.c_str())) {
-    while (dirent* e = readdir(d)) {
-      char target[256];
-      const std::string link = fd_dir + "/" + e->d_name;
-      const ssize_t n = readlink(link.c_str(), target, sizeof(target) - 1);
-      if (n <= 0) continue;
-      const std::string t(target, static_cast<size_t>(n));
-      if (t.rfind("socket:[", 0) == 0) inodes.push_back(t.substr(8, t.size() - 9));
-    }
-    closedir(d);
-  }
-  std::vector<int> ports;
-  for (const char* table : {"tcp", "tcp6"}) {
-    std::ifstream in(absl::StrCat("/proc/", pid, "/net/", table));
-    std::string line;
-    std::getline(in, line);  // header
-    while (std::getline(in, line)) {
-      std::vector<std::string> f = absl::StrSplit(line, ' ', absl::SkipEmpty());
-      // sl local_address rem_address st tx:rx tr:when retrnsmt uid timeout inode
-      if (f.size() < 10 || f[3] != "0A") continue;
-      if (std::find(inodes.begin(), inodes.end(), f[9]) == inodes.end()) continue;
-      const std::string hex_port = f[1].substr(f[1].rfind(':') + 1);
-      ports.push_back(static_cast<int>(std::stoul(hex_port, nullptr, 16)));
-    }
-  }
-  return ports;
-}
-
-// A blocking raw-socket client; the receive timeout only bounds a hung test.
-class RawClient {
- public:
-  explicit RawClient(int port) {
-    fd_ = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    timeval timeout{30, 0};
-    setsockopt(fd_, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof(timeout));
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_port = htons(static_cast<uint16_t>(port));
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    connected_ = connect(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0;
-  }
-  ~RawClient() { close(fd_); }
-  bool connected() const { return connected_; }
-  void Send(std::string_view bytes) {
-    while (!bytes.empty()) {
-      const ssize_t n = send(fd_, bytes.data(), bytes.size(), MSG_NOSIGNAL);
-      if (n <= 0) return;
-      bytes.remove_prefix(static_cast<size_t>(n));
-    }
-  }
-  // Everything the server sends until it closes the connection.
-  std::string ReadToEof() {
-    std::string all;
-    char buf[4096];
-    ssize_t n;
-    while ((n = recv(fd_, buf, sizeof(buf), 0)) > 0) all.append(buf, static_cast<size_t>(n));
-    return all;
-  }
-  // Exactly `n` bytes (fewer if the connection ends).
-  std::string ReadExact(size_t n) {
-    std::string all;
-    char buf[4096];
-    while (all.size() < n) {
-      const ssize_t got = recv(fd_, buf, std::min(sizeof(buf), n - all.size()), 0);
-      if (got <= 0) break;
-      all.append(buf, static_cast<size_t>(got));
-    }
-    return all;
-  }
-
- private:
-  int fd_ = -1;
-  bool connected_ = false;
-};
-
-// True when `port` speaks RESP. Five pipelined PINGs are longer than the HTTP/2 preface, so a gRPC
-// listener rejects them at once instead of waiting for more bytes.
-bool AnswersPing(int port) {
-  RawClient c(port);
-  if (!c.connected()) return false;
-  c.Send("PING\r\nPING\r\nPING\r\nPING\r\nPING\r\n");
-  return c.ReadExact(7) == "+PONG\r\n";
-}
 
 std::string RandomBinary(size_t n, uint32_t seed) {
   std::mt19937 rng(seed);
@@ -129,13 +34,8 @@ class RespProcessTest : public ::testing::Test {
         node_.Start({"--data-dir", dir_.path(), "--dram-bytes", "256MiB", "--ssd-bytes", "0",
                      "--resp-listen", "127.0.0.1:0"});
     ASSERT_TRUE(address.ok()) << address.status();
-    int grpc_port = 0;
-    ASSERT_TRUE(absl::SimpleAtoi(address->substr(address->rfind(':') + 1), &grpc_port));
-    // gRPC holds listening sockets of its own: the RESP port is the one that answers PING.
-    for (int port : ListeningPorts(node_.pid())) {
-      if (port != grpc_port && AnswersPing(port)) resp_port_ = port;
-    }
-    ASSERT_GT(resp_port_, 0) << "no second listening port on the node";
+    resp_port_ = RespPortOf(node_);
+    ASSERT_GT(resp_port_, 0) << "no listening port of the node answers PING";
   }
 
   // redis-cli with `args`; skips the test when redis-cli is missing.
@@ -193,8 +93,8 @@ TEST_F(RespProcessTest, RedisCliBinaryValuesRoundTripByteExact) {
     std::ifstream f(out, std::ios::binary);
     std::stringstream got;
     got << f.rdbuf();
-    EXPECT_TRUE(got.str() == value + "\n") << "value of " << size << " bytes differs (got "
-                                           << got.str().size() << " bytes)";
+    EXPECT_TRUE(got.str() == value + "\n")
+        << "value of " << size << " bytes differs (got " << got.str().size() << " bytes)";
   }
 }
 
@@ -212,9 +112,9 @@ TEST_F(RespProcessTest, RedisBenchmarkRunsCleanWithTwoMiBValues) {
   if (!Executable("/usr/bin/redis-benchmark")) {
     GTEST_SKIP() << "redis-benchmark not installed (redis-tools)";
   }
-  absl::StatusOr<ProcessResult> r = RunProcess(
-      {"/usr/bin/redis-benchmark", "-p", std::to_string(resp_port_), "-t", "set,get", "-d",
-       "2097152", "-n", "200", "-c", "4", "-q"});
+  absl::StatusOr<ProcessResult> r =
+      RunProcess({"/usr/bin/redis-benchmark", "-p", std::to_string(resp_port_), "-t", "set,get",
+                  "-d", "2097152", "-n", "200", "-c", "4", "-q"});
   ASSERT_TRUE(r.ok()) << r.status();
   EXPECT_EQ(r->exit_code, 0) << r->stdout_text << r->stderr_text;
   const std::string all = r->stdout_text + r->stderr_text;
@@ -233,10 +133,10 @@ TEST_F(RespProcessTest, MalformedInputClosesThatConnectionOnly) {
       std::string("\x16\x03\x01\x00\xff\x01\x00\x00\r\n", 10),
       std::string(70000, 'A'),
   };
-  RawClient other(resp_port_);
+  cachenode::RespTestClient other(resp_port_);
   ASSERT_TRUE(other.connected());
   for (const std::string& bad_bytes : cases) {
-    RawClient bad(resp_port_);
+    cachenode::RespTestClient bad(resp_port_);
     ASSERT_TRUE(bad.connected());
     bad.Send(bad_bytes);
     const std::string reply = bad.ReadToEof();  // the server closes it
