@@ -8,12 +8,16 @@
 namespace strata::cachenode {
 namespace {
 // Fail points of the tier boundary, named by kind ("hbm.put", "dram.read", ...); literals, so an
-// unarmed point costs no string building.
-const char* PutPoint(TierKind kind) { return kind == TierKind::kHbm ? "hbm.put" : "dram.put"; }
-const char* ReadPoint(TierKind kind) { return kind == TierKind::kHbm ? "hbm.read" : "dram.read"; }
+// unarmed point costs no string building. Unused in a build without fail points.
+[[maybe_unused]] const char* PutPoint(TierKind kind) {
+  return kind == TierKind::kHbm ? "hbm.put" : "dram.put";
+}
+[[maybe_unused]] const char* ReadPoint(TierKind kind) {
+  return kind == TierKind::kHbm ? "hbm.read" : "dram.read";
+}
 // "dram.corrupt_read" / "hbm.corrupt_read": flips one byte of the slot being read, in place (the
 // stored copy itself goes bad), so process tests can prove a corrupt arena slot is never served.
-const char* CorruptPoint(TierKind kind) {
+[[maybe_unused]] const char* CorruptPoint(TierKind kind) {
   return kind == TierKind::kHbm ? "hbm.corrupt_read" : "dram.corrupt_read";
 }
 }  // namespace
@@ -134,9 +138,8 @@ absl::Status MemoryTier::Adopt(const BlockInfo& info, ReservedSlot reserved) {
     return absl::InvalidArgumentError("slot was not reserved in this tier");
   }
   if (info.size != reserved.size_) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("block info says ", info.size, " bytes, slot was reserved for ",
-                     reserved.size_));
+    return absl::InvalidArgumentError(absl::StrCat(
+        "block info says ", info.size, " bytes, slot was reserved for ", reserved.size_));
   }
   slot->info = info;
   Publish(std::move(slot));

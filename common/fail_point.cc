@@ -57,7 +57,8 @@ absl::Status FailPointSpec::Parse(std::string_view text_in, FailPointSpec* out) 
     spec.action = Action::kError;
   } else if (auto code = Argument(action, "error")) {
     auto parsed = CodeFromName(*code);
-    if (!parsed) return absl::InvalidArgumentError(absl::StrCat("unknown status code '", *code, "'"));
+    if (!parsed)
+      return absl::InvalidArgumentError(absl::StrCat("unknown status code '", *code, "'"));
     spec.action = Action::kError;
     spec.code = *parsed;
   } else if (auto delay = Argument(action, "delay")) {
@@ -70,19 +71,22 @@ absl::Status FailPointSpec::Parse(std::string_view text_in, FailPointSpec* out) 
         absl::StrCat("unknown action '", action, "' (error, error(CODE), delay(D) or off)"));
   }
   for (size_t i = 1; i < parts.size(); ++i) {
-    std::pair<absl::string_view, absl::string_view> kv = absl::StrSplit(parts[i], absl::MaxSplits('=', 1));
+    std::pair<absl::string_view, absl::string_view> kv =
+        absl::StrSplit(parts[i], absl::MaxSplits('=', 1));
     uint64_t n = 0;
     if (kv.first == "p") {
       if (!absl::SimpleAtod(kv.second, &spec.probability) || spec.probability < 0 ||
           spec.probability > 1) {
-        return absl::InvalidArgumentError(absl::StrCat("p must be in [0, 1], got '", kv.second, "'"));
+        return absl::InvalidArgumentError(
+            absl::StrCat("p must be in [0, 1], got '", kv.second, "'"));
       }
     } else if (kv.first == "times" && absl::SimpleAtoi(kv.second, &n)) {
       spec.times = n;
     } else if (kv.first == "skip" && absl::SimpleAtoi(kv.second, &n)) {
       spec.skip = n;
     } else {
-      return absl::InvalidArgumentError(absl::StrCat("bad option '", parts[i], "' (p=, times=, skip=)"));
+      return absl::InvalidArgumentError(
+          absl::StrCat("bad option '", parts[i], "' (p=, times=, skip=)"));
     }
   }
   *out = spec;
@@ -95,8 +99,10 @@ FailPoints& FailPoints::Global() {
 }
 
 void FailPoints::Arm(std::string_view name, const FailPointSpec& spec) {
+  Point point;
+  point.spec = spec;
   absl::MutexLock lock(&mu_);
-  auto [it, inserted] = points_.insert_or_assign(std::string(name), Point{spec});
+  auto [it, inserted] = points_.insert_or_assign(std::string(name), std::move(point));
   if (inserted) armed_.fetch_add(1, std::memory_order_relaxed);
 }
 
@@ -129,13 +135,16 @@ absl::Status FailPoints::ArmFromString(std::string_view text_in) {
   std::optional<uint64_t> seed;
   for (absl::string_view item : absl::StrSplit(text, ';', absl::SkipWhitespace())) {
     item = absl::StripAsciiWhitespace(item);
-    std::pair<absl::string_view, absl::string_view> kv = absl::StrSplit(item, absl::MaxSplits('=', 1));
+    std::pair<absl::string_view, absl::string_view> kv =
+        absl::StrSplit(item, absl::MaxSplits('=', 1));
     if (kv.first.empty() || kv.second.empty()) {
-      return absl::InvalidArgumentError(absl::StrCat("fail point entry '", item, "' is not NAME=SPEC"));
+      return absl::InvalidArgumentError(
+          absl::StrCat("fail point entry '", item, "' is not NAME=SPEC"));
     }
     if (kv.first == "seed") {
       uint64_t s = 0;
-      if (!absl::SimpleAtoi(kv.second, &s)) return absl::InvalidArgumentError("seed must be a number");
+      if (!absl::SimpleAtoi(kv.second, &s))
+        return absl::InvalidArgumentError("seed must be a number");
       seed = s;
       continue;
     }
@@ -144,7 +153,8 @@ absl::Status FailPoints::ArmFromString(std::string_view text_in) {
       FailPointSpec spec;
       absl::Status parsed = FailPointSpec::Parse(ToStd(kv.second), &spec);
       if (!parsed.ok()) {
-        return absl::InvalidArgumentError(absl::StrCat("fail point ", kv.first, ": ", parsed.message()));
+        return absl::InvalidArgumentError(
+            absl::StrCat("fail point ", kv.first, ": ", parsed.message()));
       }
       entry.spec = spec;
     }

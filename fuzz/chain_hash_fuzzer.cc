@@ -23,6 +23,7 @@
 #include <vector>
 
 #include "common/block_hash.h"
+#include "fuzz/fuzz_check.h"
 
 namespace {
 
@@ -30,14 +31,6 @@ using strata::common::ChainHash;
 using strata::common::HashBlock;
 using strata::common::HashChain;
 using strata::common::NamespaceId;
-
-#define FUZZ_CHECK(cond)                                                            \
-  do {                                                                              \
-    if (!(cond)) {                                                                  \
-      std::fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #cond); \
-      std::abort();                                                                 \
-    }                                                                               \
-  } while (0)
 
 bool IsPrefix(const std::vector<ChainHash>& head, const std::vector<ChainHash>& all) {
   return head.size() <= all.size() && std::equal(head.begin(), head.end(), all.begin());
@@ -80,8 +73,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
 
   std::optional<ChainHash> parent;
   for (size_t i = 0; i < chain.size(); ++i) {
-    parent = HashBlock(parent, ns, salt,
-                       std::span(tokens).subspan(i * block_tokens, block_tokens), extra);
+    parent = HashBlock(parent, ns, salt, std::span(tokens).subspan(i * block_tokens, block_tokens),
+                       extra);
     FUZZ_CHECK(*parent == chain[i]);
   }
 

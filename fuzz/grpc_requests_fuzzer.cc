@@ -28,6 +28,7 @@
 #include "cachenode/namespace_registry.h"
 #include "common/block_hash.h"
 #include "common/namespace_id.h"
+#include "fuzz/fuzz_check.h"
 #include "router/event_decode.h"
 #include "router/router_service.h"
 #include "strata/v1/cachenode.pb.h"
@@ -37,14 +38,6 @@ namespace {
 
 using strata::cachenode::CacheNodeServiceOptions;
 using strata::cachenode::NamespaceRegistry;
-
-#define FUZZ_CHECK(cond)                                                            \
-  do {                                                                              \
-    if (!(cond)) {                                                                  \
-      std::fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #cond); \
-      std::abort();                                                                 \
-    }                                                                               \
-  } while (0)
 
 // The one namespace the registered-node variant knows (fuzz/corpus seeds use its id).
 constexpr char kNamespace[] = "fuzz/ns";
@@ -103,8 +96,7 @@ void CheckRouteKeys(const absl::StatusOr<std::vector<strata::router::IndexKey>>&
   const uint32_t block_tokens =
       req.block_tokens() != 0 ? req.block_tokens() : limits.default_block_tokens;
   const auto chain = strata::common::HashChain(
-      ns, req.cache_salt(), std::span(req.token_ids().data(), req.token_ids_size()),
-      block_tokens);
+      ns, req.cache_salt(), std::span(req.token_ids().data(), req.token_ids_size()), block_tokens);
   FUZZ_CHECK(chain.size() == keys->size());
   for (size_t i = 0; i < chain.size(); ++i) {
     FUZZ_CHECK((*keys)[i] == strata::router::IndexKeyOf(ns, chain[i]));

@@ -23,20 +23,13 @@
 #include <vector>
 
 #include "cachenode/resp_parser.h"
+#include "fuzz/fuzz_check.h"
 
 namespace {
 
 using strata::cachenode::RespParser;
 using strata::cachenode::RespParserOptions;
 using strata::cachenode::RespRequest;
-
-#define FUZZ_CHECK(cond)                                                            \
-  do {                                                                              \
-    if (!(cond)) {                                                                  \
-      std::fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #cond); \
-      std::abort();                                                                 \
-    }                                                                               \
-  } while (0)
 
 struct Outcome {
   std::vector<std::vector<std::string>> requests;

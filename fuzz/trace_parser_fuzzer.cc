@@ -19,18 +19,11 @@
 #include <vector>
 
 #include "bench/trace.h"
+#include "fuzz/fuzz_check.h"
 
 namespace {
 
 using namespace strata::bench;  // NOLINT: fuzz target
-
-#define FUZZ_CHECK(cond)                                                            \
-  do {                                                                              \
-    if (!(cond)) {                                                                  \
-      std::fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #cond); \
-      std::abort();                                                                 \
-    }                                                                               \
-  } while (0)
 
 bool SameRequests(const std::vector<TraceRequest>& a, const std::vector<TraceRequest>& b) {
   if (a.size() != b.size()) return false;

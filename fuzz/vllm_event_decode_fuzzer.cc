@@ -18,19 +18,12 @@
 #include <variant>
 
 #include "absl/container/flat_hash_set.h"
+#include "fuzz/fuzz_check.h"
 #include "router/vllm_events.h"
 
 namespace {
 
 using namespace strata::router;  // NOLINT: fuzz target
-
-#define FUZZ_CHECK(cond)                                                            \
-  do {                                                                              \
-    if (!(cond)) {                                                                  \
-      std::fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #cond); \
-      std::abort();                                                                 \
-    }                                                                               \
-  } while (0)
 
 using Packer = msgpack::packer<msgpack::sbuffer>;
 
