@@ -8,10 +8,6 @@
 namespace strata::cachenode {
 namespace {
 
-// Bulks at least this large get their own (pooled) buffer and are read into it directly; smaller
-// ones are copied out of the header area into reused per-argument strings, where a direct read
-// would only add syscalls.
-constexpr size_t kBigBulkBytes = 16u << 10;
 // `*N` and `$N` lines: a sign, at most 19 digits and CRLF fit easily; longer is garbage.
 constexpr size_t kMaxHeaderLine = 32;
 // Argument slots (and their small buffers) kept between requests.
@@ -56,8 +52,10 @@ absl::Status RespParserOptions::Validate() const {
     return absl::InvalidArgumentError("max_inline_bytes must be between 16 B and 64 MiB");
   }
   // A header line (kMaxHeaderLine) must fit with room to spare, or the parser could wait forever.
-  if (min_header_bytes < 64)
+  if (min_header_bytes < 64) {
     return absl::InvalidArgumentError("min_header_bytes must be at least 64");
+  }
+  if (big_bulk_bytes == 0) return absl::InvalidArgumentError("big_bulk_bytes must be positive");
   return absl::OkStatus();
 }
 
@@ -138,7 +136,7 @@ void RespParser::StartBulk(size_t size) {
   const size_t index = args_.size();
   Arg arg;
   arg.size = size;
-  if (size >= kBigBulkBytes && slots_ != nullptr && StartingSetValue()) {
+  if (size >= options_.big_bulk_bytes && slots_ != nullptr && StartingSetValue()) {
     if (absl::StatusOr<ReservedSlot> slot = slots_->Reserve(size); slot.ok()) {
       value_slot_ = std::move(*slot);
       arg.in_slot = true;
@@ -147,7 +145,7 @@ void RespParser::StartBulk(size_t size) {
       return;
     }
   }
-  if (size >= kBigBulkBytes) {
+  if (size >= options_.big_bulk_bytes) {
     big_.push_back(pool_ != nullptr ? pool_->Take(size)
                                     : BulkBuffer{std::unique_ptr<char[]>(new char[size]), size});
     arg.big = static_cast<int>(big_.size() - 1);
@@ -165,7 +163,7 @@ size_t RespParser::ReadSpans(std::array<std::span<char>, 2>& spans) {
   if (state_ == State::kBulkBody && pos_ == end_) {
     Arg& a = args_.back();
     const size_t left = a.size - a.filled;
-    if (left >= kBigBulkBytes) {
+    if (left >= options_.big_bulk_bytes) {
       // The header area is empty: the bulk's tail goes straight into its buffer, and whatever
       // follows it (CRLF, the next request) into the header area, in one readv.
       pos_ = end_ = 0;

@@ -57,6 +57,11 @@ struct RespParserOptions {
   // requests; tests and the fuzzer make it small, so that filling it, compacting it and reading
   // past it are reached with short inputs. At least 64.
   uint32_t min_header_bytes = 64u << 10;
+  // Bulks at least this large get a buffer of their own (for a SET's value, a store slot when the
+  // server offers one) and are read straight into it; smaller ones are copied out of the header
+  // area, where a direct read would only add syscalls. At least 1; tests and the fuzzer make it
+  // small, so that direct reads are reached with short inputs.
+  uint32_t big_bulk_bytes = 16u << 10;
 
   // InvalidArgument naming the bad field.
   absl::Status Validate() const;

@@ -189,9 +189,10 @@ TEST(RespParserTest, RejectsMalformedInputWithAProtocolError) {
   }
 }
 
-// A 64-byte header area fills, compacts and takes the rest of a pipeline many times over: the
-// requests come out exactly as through the default 64 KiB area, in one read or byte by byte.
-TEST(RespParserTest, SmallHeaderAreaParsesThePipelineAsTheDefaultOneDoes) {
+// A 64-byte header area fills, compacts and takes the rest of a pipeline many times over, and
+// every bulk of 16 bytes or more is read directly into its own buffer: the requests come out
+// exactly as through the default 64 KiB area and 16 KiB threshold, in one read or byte by byte.
+TEST(RespParserTest, SmallHeaderAreaAndBigBulkThresholdParseAsTheDefaultsDo) {
   std::string input;
   for (int i = 0; i < 40; ++i) {
     input += Command({"SET", "key-" + std::to_string(i), RandomBytes(i * 7 % 50, i)});
@@ -205,6 +206,7 @@ TEST(RespParserTest, SmallHeaderAreaParsesThePipelineAsTheDefaultOneDoes) {
   RespParserOptions small;
   small.min_header_bytes = 64;
   small.max_inline_bytes = 32;
+  small.big_bulk_bytes = 16;
   ASSERT_TRUE(small.Validate().ok());
   for (size_t chunk : {size_t{1}, size_t{5}, size_t{1} << 30}) {
     RespParser parser(small);
@@ -316,6 +318,9 @@ TEST(RespParserOptionsTest, ValidateRejectsInconsistentBounds) {
   EXPECT_FALSE(o.Validate().ok());
   o = RespParserOptions{};
   o.min_header_bytes = 63;
+  EXPECT_FALSE(o.Validate().ok());
+  o = RespParserOptions{};
+  o.big_bulk_bytes = 0;
   EXPECT_FALSE(o.Validate().ok());
 }
 

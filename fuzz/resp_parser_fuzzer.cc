@@ -1,9 +1,9 @@
 // Fuzzes cachenode::RespParser (the RESP2 request parser behind the Redis-compatible port).
 //
-// Input: byte 0 picks the parser limits (small ones and a small header area, so every limit and
-// the header area's fill-compact-refill cycle are reachable with short inputs, or the server's
-// defaults) and byte 1 the read sizes; the rest is the byte stream a client sends.
-// Checks, beyond ASan/UBSan:
+// Input: byte 0 picks the parser limits (small ones, with a small header area and a small direct
+// read threshold, so every limit, the header area's fill-compact-refill cycle and direct reads are
+// reachable with inputs of a few KiB; or the server's defaults) and byte 1 the read sizes; the rest
+// is the byte stream a client sends. Checks, beyond ASan/UBSan:
 //   - bytes handed to the parser never exceed the input and what it buffers never exceeds that;
 //   - a parsed request holds at most max_args arguments, none larger than max_bulk_bytes, and
 //     at most max_bulk_bytes + max_inline_bytes in all (the memory bound the header promises);
@@ -41,19 +41,21 @@ struct Outcome {
 RespParserOptions OptionsFor(uint8_t profile) {
   RespParserOptions o;
   switch (profile % 3) {
-    case 0:  // tiny: every limit, and a full header area, within a few hundred bytes
+    case 0:  // tiny: every limit, a full header area and direct reads within a few hundred bytes
       o.max_bulk_bytes = 64;
       o.max_discard_bytes = 512;
       o.max_args = 8;
       o.max_inline_bytes = 32;
       o.min_header_bytes = 64;
+      o.big_bulk_bytes = 16;
       break;
-    case 1:  // crosses the 16 KiB big-bulk threshold; a 1 KiB header area
-      o.max_bulk_bytes = 20 << 10;
-      o.max_discard_bytes = 40 << 10;
+    case 1:  // small: a 1 KiB header area, direct reads from 512 B, bulks up to 2 KiB
+      o.max_bulk_bytes = 2048;
+      o.max_discard_bytes = 4096;
       o.max_args = 64;
-      o.max_inline_bytes = 1024;
+      o.max_inline_bytes = 256;
       o.min_header_bytes = 1024;
+      o.big_bulk_bytes = 512;
       break;
     default:  // the server's defaults
       break;

@@ -20,10 +20,10 @@ ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$ROOT"
 
 ALL_TARGETS=(resp_parser vllm_event_decode trace_parser chain_hash grpc_requests)
-# Longest input per target: enough for the limits each fuzzer sets to be reachable (resp_parser
-# crosses the 16 KiB big-bulk threshold and its 20 KiB bulk limit; its small profiles shrink the
-# header area so that filling it needs no long input), small enough to stay fast.
-declare -A MAX_LEN=([resp_parser]=24576 [vllm_event_decode]=8192 [trace_parser]=4096
+# Longest input per target: enough for the limits each fuzzer sets to be reachable (resp_parser's
+# small profiles shrink its header area, direct-read threshold and bulk limits to fit), small
+# enough to stay fast.
+declare -A MAX_LEN=([resp_parser]=4096 [vllm_event_decode]=8192 [trace_parser]=4096
   [chain_hash]=1024 [grpc_requests]=8192)
 
 FULL=0
