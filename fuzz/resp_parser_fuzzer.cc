@@ -2,7 +2,7 @@
 //
 // Input: byte 0 picks the parser limits (small ones, with a small header area and a small direct
 // read threshold, so every limit, the header area's fill-compact-refill cycle and direct reads are
-// reachable with inputs of a few KiB; or the server's defaults) and byte 1 the read sizes; the rest
+// reachable with inputs under 1 KiB; or the server's defaults) and byte 1 the read sizes; the rest
 // is the byte stream a client sends. Checks, beyond ASan/UBSan:
 //   - bytes handed to the parser never exceed the input and what it buffers never exceeds that;
 //   - a parsed request holds at most max_args arguments, none larger than max_bulk_bytes, and
@@ -49,13 +49,13 @@ RespParserOptions OptionsFor(uint8_t profile) {
       o.min_header_bytes = 64;
       o.big_bulk_bytes = 16;
       break;
-    case 1:  // small: a 1 KiB header area, direct reads from 512 B, bulks up to 2 KiB
-      o.max_bulk_bytes = 2048;
-      o.max_discard_bytes = 4096;
-      o.max_args = 64;
-      o.max_inline_bytes = 256;
-      o.min_header_bytes = 1024;
-      o.big_bulk_bytes = 512;
+    case 1:  // small: a 256 B header area, direct reads from 128 B, bulks up to 512 B
+      o.max_bulk_bytes = 512;
+      o.max_discard_bytes = 768;
+      o.max_args = 16;
+      o.max_inline_bytes = 128;
+      o.min_header_bytes = 256;
+      o.big_bulk_bytes = 128;
       break;
     default:  // the server's defaults
       break;

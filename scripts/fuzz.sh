@@ -21,9 +21,10 @@ cd "$ROOT"
 
 ALL_TARGETS=(resp_parser vllm_event_decode trace_parser chain_hash grpc_requests)
 # Longest input per target: enough for the limits each fuzzer sets to be reachable (resp_parser's
-# small profiles shrink its header area, direct-read threshold and bulk limits to fit), small
-# enough to stay fast.
-declare -A MAX_LEN=([resp_parser]=4096 [vllm_event_decode]=8192 [trace_parser]=4096
+# small profiles shrink its header area, direct-read threshold and bulk limits to fit; a 1 KiB
+# trace holds several records), small enough to stay fast: the cost of an execution grows with
+# the input, and a full run is 10 million of them.
+declare -A MAX_LEN=([resp_parser]=1024 [vllm_event_decode]=8192 [trace_parser]=1024
   [chain_hash]=1024 [grpc_requests]=8192)
 
 FULL=0
