@@ -215,6 +215,12 @@ void ShmServer::AcceptLoop() {
       refusal.set_message(absl::StrCat("the node serves at most ", options_.max_clients,
                                        " local clients at once"));
       common::SendFdMessage(fd, refusal.SerializeAsString()).IgnoreError();  // closing anyway
+      // Read the hello if it is here already (never wait for it: this is the accept loop). A
+      // message left unread turns the close into a reset, which the client sees before the reason
+      // unless it reads past the reset (LocalClient does; see common::ReceiveLastFdMessage).
+      char discard[256];
+      for (int i = 0; i < 4 && recv(fd, discard, sizeof(discard), MSG_DONTWAIT) > 0; ++i) {
+      }
       close(fd);
     }
     for (std::thread& t : finished) t.join();  // they have returned already: joins at once

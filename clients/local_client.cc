@@ -41,9 +41,12 @@ absl::Status StatusOf(int code, const std::string& message) {
   return absl::Status(static_cast<absl::StatusCode>(code), message);
 }
 
-// Receives one response, and the fd that came with it (-1 if none) when `fd` is non-null.
-absl::StatusOr<std::string> Receive(int sock, int* fd) {
-  absl::StatusOr<std::string> raw = common::ReceiveFdMessage(sock, kMaxMessageBytes, fd);
+// Receives one response, and the fd that came with it (-1 if none) when `fd` is non-null. `last`:
+// the response may be the node's last message before it closes (the hello's, which may be a
+// refusal): read it even when the close reset the connection.
+absl::StatusOr<std::string> Receive(int sock, int* fd, bool last = false) {
+  absl::StatusOr<std::string> raw = last ? common::ReceiveLastFdMessage(sock, kMaxMessageBytes, fd)
+                                         : common::ReceiveFdMessage(sock, kMaxMessageBytes, fd);
   if (absl::IsResourceExhausted(raw.status())) {
     return absl::InternalError("response larger than the protocol's message limit");
   }
@@ -150,7 +153,7 @@ absl::StatusOr<std::unique_ptr<LocalClient>> LocalClient::Connect(const std::str
   // A node that refuses (too many clients) has sent its reason and closed: read it either way.
   const absl::Status sent = Send(client->fd_, hello);
   int memfd = -1;
-  absl::StatusOr<std::string> raw = Receive(client->fd_, &memfd);
+  absl::StatusOr<std::string> raw = Receive(client->fd_, &memfd, /*last=*/true);
   if (!raw.ok()) return sent.ok() ? raw.status() : sent;
   v1::LocalResponse response;
   if (!response.ParseFromString(*raw)) {

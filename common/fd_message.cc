@@ -1,5 +1,6 @@
 #include "common/fd_message.h"
 
+#include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -73,6 +74,21 @@ absl::StatusOr<std::string> ReceiveFdMessage(int sock, size_t max_bytes, int* fd
   }
   buffer.resize(static_cast<size_t>(n));
   return buffer;
+}
+
+absl::StatusOr<std::string> ReceiveLastFdMessage(int sock, size_t max_bytes, int* fd) {
+  absl::StatusOr<std::string> first = ReceiveFdMessage(sock, max_bytes, fd);
+  if (!absl::IsUnavailable(first.status())) return first;
+  // The failed receive consumed the socket's pending error; what the peer queued before it closed
+  // is readable now (at worst the end of stream, which is the first error again).
+  pollfd p{sock, POLLIN, 0};
+  int ready;
+  do {
+    ready = poll(&p, 1, 0);
+  } while (ready < 0 && errno == EINTR);
+  if (ready != 1 || (p.revents & POLLIN) == 0) return first;
+  absl::StatusOr<std::string> queued = ReceiveFdMessage(sock, max_bytes, fd);
+  return queued.ok() ? queued : first;
 }
 
 }  // namespace strata::common

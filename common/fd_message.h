@@ -22,4 +22,10 @@ absl::Status SendFdMessage(int sock, std::string_view bytes, int fd = -1);
 // socket or on a socket error; ResourceExhausted when the message was longer than max_bytes.
 absl::StatusOr<std::string> ReceiveFdMessage(int sock, size_t max_bytes, int* fd = nullptr);
 
+// ReceiveFdMessage for a reply the peer may send just before it closes (a refusal). When the peer
+// closes with a message of ours still unread in its socket, Linux fails our next receive with
+// ECONNRESET even though the peer's reply is queued ahead of the close; this then reads the queued
+// reply. Returns the first error when nothing was queued.
+absl::StatusOr<std::string> ReceiveLastFdMessage(int sock, size_t max_bytes, int* fd = nullptr);
+
 }  // namespace strata::common

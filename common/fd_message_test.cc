@@ -63,5 +63,28 @@ TEST_F(FdMessageTest, ClosedPeerIsUnavailableOnBothSides) {
   EXPECT_TRUE(absl::IsUnavailable(SendFdMessage(fds_[1], "late")));
 }
 
+// How a node refuses a local client: it sends its reason and closes without reading the client's
+// hello. The unread hello makes the close a reset, which the client's next receive reports ahead
+// of the queued reason (on Linux); ReceiveLastFdMessage still returns the reason.
+TEST_F(FdMessageTest, ReplyQueuedBeforeAResettingCloseIsStillRead) {
+  ASSERT_TRUE(SendFdMessage(fds_[0], "hello").ok());  // left unread by the peer
+  ASSERT_TRUE(SendFdMessage(fds_[1], "refused: full").ok());
+  close(fds_[1]);
+  fds_[1] = -1;
+  absl::StatusOr<std::string> reply = ReceiveLastFdMessage(fds_[0], 64);
+  ASSERT_TRUE(reply.ok()) << reply.status();
+  EXPECT_EQ(*reply, "refused: full");
+  // Then the end of the stream, as for any closed peer.
+  EXPECT_TRUE(absl::IsUnavailable(ReceiveLastFdMessage(fds_[0], 64).status()));
+}
+
+TEST_F(FdMessageTest, ReceiveLastFdMessageGivesTheErrorWhenNothingWasQueued) {
+  ASSERT_TRUE(SendFdMessage(fds_[0], "hello").ok());  // left unread by the peer
+  close(fds_[1]);
+  fds_[1] = -1;
+  EXPECT_TRUE(absl::IsUnavailable(ReceiveLastFdMessage(fds_[0], 64).status()));
+  EXPECT_TRUE(absl::IsUnavailable(ReceiveLastFdMessage(fds_[0], 64).status()));
+}
+
 }  // namespace
 }  // namespace strata::common
