@@ -13,6 +13,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
+#include "cachenode/ssd_tier.h"
 #include "common/metric_family.h"
 
 namespace strata::cachenode {
@@ -77,6 +78,20 @@ class StoreCollector final : public prometheus::Collectable {
     std::vector<prometheus::MetricFamily> families = {used,      cap,      blocks,  hits,
                                                       evictions, failures, written, read,
                                                       emulated,  misses,   moved,   pending};
+    if (const auto* ssd = dynamic_cast<const SsdTier*>(store_->tier(TierKind::kSsd));
+        ssd != nullptr) {
+      auto errors = Family("strata_ssd_write_errors_total",
+                           "Writes and flushes the SSD tier's RocksDB refused (disk full, I/O "
+                           "errors).",
+                           MetricType::Counter);
+      Add(errors, ssd->write_errors(), {});
+      auto stopped = Family("strata_ssd_writes_stopped",
+                            "1 while the SSD tier takes no writes: its last write or flush failed.",
+                            MetricType::Gauge);
+      Add(stopped, ssd->writes_stopped() ? 1 : 0, {});
+      families.push_back(std::move(errors));
+      families.push_back(std::move(stopped));
+    }
     if (engines_ != nullptr) {
       auto reporting =
           Family("strata_engines_reporting",

@@ -127,6 +127,8 @@ TEST_F(SsdFaultTest, DiskFullIsResourceExhaustedReadsGoOnAndPutsResumeWhenSpaceR
                     .ok());
   }
   ASSERT_TRUE(tier->Flush().ok());
+  EXPECT_FALSE(tier->writes_stopped());
+  EXPECT_EQ(tier->write_errors(), 0u);
 
   fs_->SetQuota(fs_->used_bytes());  // the disk is now full
   std::vector<Written> accepted;     // put OK while full: held in memory
@@ -152,6 +154,8 @@ TEST_F(SsdFaultTest, DiskFullIsResourceExhaustedReadsGoOnAndPutsResumeWhenSpaceR
   const absl::Status put = tier->Put(Info(refused.key, refused.payload), refused.payload);
   EXPECT_TRUE(absl::IsResourceExhausted(put)) << put;
   EXPECT_FALSE(tier->Contains(refused.key));
+  EXPECT_TRUE(tier->writes_stopped());
+  EXPECT_GE(tier->write_errors(), 2u);  // at least the flush and this put
 
   // Reads keep working: flushed blocks and the ones RocksDB still holds in memory.
   for (const Written& w : flushed) EXPECT_TRUE(ExactOrMiss(*tier, w));
@@ -164,6 +168,7 @@ TEST_F(SsdFaultTest, DiskFullIsResourceExhaustedReadsGoOnAndPutsResumeWhenSpaceR
   const absl::Status resumed = tier->Put(Info(later.key, later.payload), later.payload);
   ASSERT_TRUE(resumed.ok()) << resumed;
   EXPECT_GE(tier->resumes(), 1u);
+  EXPECT_FALSE(tier->writes_stopped());
   ASSERT_TRUE(tier->Flush().ok());
 
   tier.reset();
@@ -222,10 +227,15 @@ TEST_F(SsdFaultTest, WriteErrorsFailThePutsAndLeaveTheirBlocksAbsent) {
   fs_->SetWriteFaults({.error_probability = 1.0, .kinds = kBlobFile | kSstFile});
   const Written in_memory = Block(2, 64 * kKiB);
   ASSERT_TRUE(tier->Put(Info(in_memory.key, in_memory.payload), in_memory.payload).ok());
+  EXPECT_FALSE(tier->writes_stopped());
   EXPECT_FALSE(tier->Flush().ok());
   EXPECT_GE(fs_->counters().write_errors, 1u);
+  EXPECT_TRUE(tier->writes_stopped());
+  const uint64_t errors = tier->write_errors();
+  EXPECT_GE(errors, 1u);
   const Written refused = Block(3, 64 * kKiB);
   EXPECT_FALSE(tier->Put(Info(refused.key, refused.payload), refused.payload).ok());
+  EXPECT_EQ(tier->write_errors(), errors + 1);
   EXPECT_FALSE(tier->Contains(refused.key));
   EXPECT_EQ(tier->Read(refused.key).status().code(), absl::StatusCode::kNotFound);
   EXPECT_TRUE(ExactOrMiss(*tier, before));
@@ -237,6 +247,7 @@ TEST_F(SsdFaultTest, WriteErrorsFailThePutsAndLeaveTheirBlocksAbsent) {
   tier.reset();
   tier = Open();
   ASSERT_NE(tier, nullptr);
+  EXPECT_FALSE(tier->writes_stopped());
   const Written after = Block(4, 64 * kKiB);
   ASSERT_TRUE(tier->Put(Info(after.key, after.payload), after.payload).ok());
   ASSERT_TRUE(tier->Flush().ok());
@@ -409,9 +420,14 @@ TEST_F(StoreFaultTest, DiskFullWriteBehindKeepsBlocksInDramAndPersistsThemWhenSp
   store->FlushWriteBehind();
   EXPECT_TRUE(absl::IsResourceExhausted(store->Drain())) << "drain on a full disk";
   for (const Written& w : blocks) EXPECT_EQ(Get(*store, w).tier, TierKind::kDram);
+  // Puts succeed (into DRAM), so the full disk shows in the SSD tier's state (a metric).
+  const auto* ssd = dynamic_cast<const SsdTier*>(store->tier(TierKind::kSsd));
+  ASSERT_NE(ssd, nullptr);
+  EXPECT_TRUE(ssd->writes_stopped());
   fs_->SetQuota(std::nullopt);
   clock_.Advance(absl::Seconds(1));
   EXPECT_TRUE(store->Drain().ok());
+  EXPECT_FALSE(ssd->writes_stopped());
   EXPECT_EQ(store->Stats().write_behind_pending, 0u);
   EXPECT_EQ(store->Stats().persisted_blocks, blocks.size());
 }

@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
@@ -201,6 +202,20 @@ struct SsdTier::Impl {
   std::optional<absl::Time> last_resume ABSL_GUARDED_BY(resume_mu);
   uint64_t resume_attempts ABSL_GUARDED_BY(resume_mu) = 0;
   uint64_t resumes ABSL_GUARDED_BY(resume_mu) = 0;
+  // What the last write or flush that reached RocksDB gave (SsdTier::writes_stopped).
+  std::atomic<uint64_t> write_errors{0};
+  std::atomic<bool> writes_stopped{false};
+
+  // Records the final status of a write or flush (after any resume): an error RocksDB returned
+  // stops writes until one succeeds. Misuse (InvalidArgument) says nothing about the disk.
+  void NoteWrite(const rocksdb::Status& s) {
+    if (s.ok()) {
+      writes_stopped.store(false, std::memory_order_relaxed);
+    } else if (!s.IsInvalidArgument() && !s.IsNotFound()) {
+      write_errors.fetch_add(1, std::memory_order_relaxed);
+      writes_stopped.store(true, std::memory_order_relaxed);
+    }
+  }
 
   ~Impl() { Close(); }
 
@@ -488,6 +503,7 @@ std::vector<absl::Status> SsdTier::PutBatch(std::span<const BlockInfo> infos,
   if (accepted.empty()) return out;
   rocksdb::Status write = impl_->db->Write(impl_->write_options, &batch);
   if (impl_->MaybeResume(write)) write = impl_->db->Write(impl_->write_options, &batch);
+  impl_->NoteWrite(write);
   absl::Status written = FromRocks(write, "write");
   if (!written.ok()) {
     for (size_t i : accepted) out[i] = written;
@@ -572,7 +588,9 @@ absl::Status SsdTier::Erase(const BlockKey& key) {
   rocksdb::WriteBatch batch;
   batch.Delete(impl_->payload_cf, encoded);
   batch.Delete(impl_->meta_cf, encoded);
-  STRATA_RETURN_IF_ERROR(FromRocks(impl_->db->Write(impl_->write_options, &batch), "erase"));
+  const rocksdb::Status erased = impl_->db->Write(impl_->write_options, &batch);
+  impl_->NoteWrite(erased);
+  STRATA_RETURN_IF_ERROR(FromRocks(erased, "erase"));
   absl::MutexLock lock(&impl_->mu);
   auto it = impl_->index.find(key);
   impl_->used_bytes -= it->second.size;
@@ -595,10 +613,19 @@ absl::Status SsdTier::Flush() {
   const std::vector<rocksdb::ColumnFamilyHandle*> families = {impl_->payload_cf, impl_->meta_cf};
   rocksdb::Status s = impl_->db->Flush(flush_options, families);
   if (impl_->MaybeResume(s)) s = impl_->db->Flush(flush_options, families);
+  impl_->NoteWrite(s);
   return FromRocks(s, "flush");
 }
 
 bool SsdTier::direct_io() const { return impl_->direct_io; }
+
+uint64_t SsdTier::write_errors() const {
+  return impl_->write_errors.load(std::memory_order_relaxed);
+}
+
+bool SsdTier::writes_stopped() const {
+  return impl_->writes_stopped.load(std::memory_order_relaxed);
+}
 
 uint64_t SsdTier::resume_attempts() const {
   absl::MutexLock lock(&impl_->resume_mu);

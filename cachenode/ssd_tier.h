@@ -109,6 +109,14 @@ class SsdTier final : public Tier {
   uint64_t resume_attempts() const;
   uint64_t resumes() const;
 
+  // Writes and flushes RocksDB refused (disk full, I/O errors; not the tier's own capacity
+  // check), and whether the last one that reached RocksDB failed: true from such a failure until a
+  // write or flush succeeds. While it is true the tier takes no blocks: a full disk clears it once
+  // space returns (see Faults above); a plain I/O error in a flush is fatal to RocksDB 7.8 and
+  // clears only when the node is restarted.
+  uint64_t write_errors() const;
+  bool writes_stopped() const;
+
   // True when direct I/O is in effect (false after a fallback).
   bool direct_io() const;
 

@@ -165,6 +165,8 @@ TEST(CacheNodeProcessTest, MetricsEndpointServesTierFiguresInPrometheusFormat) {
            std::string("strata_tier_capacity_bytes{tier=\"ssd\"} 67108864"),
            std::string("strata_hits_total{tier=\"dram\"} 1"),
            std::string("strata_misses_total 1"),
+           std::string("\nstrata_ssd_writes_stopped 0"),
+           std::string("\nstrata_ssd_write_errors_total 0"),
            std::string("strata_tier_blocks{tier=\"dram\"} 1"),
            std::string("strata_checksum_failures_total{tier=\"dram\"} 0"),
            std::string("# TYPE strata_rpc_duration_seconds histogram"),

@@ -161,6 +161,8 @@ TEST(DiskFullProcessTest, FullDiskIsResourceExhaustedReadsGoOnAndPutsResumeOnceS
   EXPECT_NE(metrics->find("strata_rpc_duration_seconds_count{code=\"8\",method=\"Put\"}"),
             std::string::npos)
       << "RESOURCE_EXHAUSTED puts are not in the metrics";
+  EXPECT_NE(metrics->find("\nstrata_ssd_writes_stopped 1"), std::string::npos) << *metrics;
+  EXPECT_EQ(metrics->find("\nstrata_ssd_write_errors_total 0"), std::string::npos) << *metrics;
 
   // Space returns: puts succeed again (the node resumes RocksDB at most once a second, from the
   // next failing write), with no restart. Bounded by the deadline, not timed.
@@ -183,6 +185,9 @@ TEST(DiskFullProcessTest, FullDiskIsResourceExhaustedReadsGoOnAndPutsResumeOnceS
   for (uint64_t i = 0; i < earlier.size(); ++i) {
     EXPECT_TRUE(ReadsBack(**client, HashOf(i), earlier[i])) << "earlier block " << i;
   }
+  metrics = HttpGet(metrics_port, "/metrics");
+  ASSERT_TRUE(metrics.ok()) << metrics.status();
+  EXPECT_NE(metrics->find("\nstrata_ssd_writes_stopped 0"), std::string::npos) << *metrics;
   absl::StatusOr<int> code = node.Terminate();
   ASSERT_TRUE(code.ok()) << code.status() << "\n" << node.stderr_text();
   EXPECT_EQ(*code, 0) << node.stderr_text();
